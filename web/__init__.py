@@ -1,0 +1,52 @@
+"""Flask application factory: reads like a table of contents."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    from app.config import Settings, set_settings
+
+    app = Flask(__name__)
+    settings = Settings.from_mapping({**os.environ, **(test_config or {})})
+    set_settings(settings)
+    app.config.from_mapping(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.MAX_CONTENT_LENGTH,
+                            JSON_SORT_KEYS=False)
+    logging.basicConfig(level=settings.LOG_LEVEL)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from app.pipeline.ingest import Ingestor
+    from app.redis_client import get_redis
+
+    from tasks.celery_app import app as celery
+
+    settings = app.config["SETTINGS"]
+    celery.conf.broker_url = settings.broker_url
+    app.extensions["ingestor"] = Ingestor(
+        get_redis(), rate_per_s=settings.INGEST_RATE_PER_S, burst=settings.INGEST_BURST,
+        dedup_ttl_s=settings.DEDUP_TTL_S, stream_maxlen=settings.STREAM_MAXLEN)
+
+
+def register_blueprints(app: Flask) -> None:
+    from web.api import bp as api
+    from web.health import bp as health
+
+    app.register_blueprint(api)
+    app.register_blueprint(health)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from web.errors import register
+
+    register(app)

@@ -1,0 +1,53 @@
+# Two commands do everything on a fresh machine with Python 3.11: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test bench train eval lint services clean help
+
+help:
+	@echo "make run    start the whole system (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
+	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
+	@echo "make bench  latency/throughput benchmarks against a running stack it starts itself"
+	@echo "make train  retrain the screening model from ml/data (not in CI)"
+	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(VENV)/.runtime $@
+
+$(VENV)/.train: requirements.txt requirements-train.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-train.txt
+	touch $@
+
+run: $(VENV)/.runtime
+	$(BIN)/python -m app.devstack run
+
+services: $(VENV)/.runtime
+	$(BIN)/python -m app.devstack services
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench.ingest_latency
+
+train: $(VENV)/.train
+	$(BIN)/python -m ml.train_ngram
+
+eval: $(VENV)/.train
+	$(BIN)/python -m ml.evaluate
+
+lint: $(VENV)/.dev
+	$(BIN)/python -m ruff check .
+
+clean:
+	rm -rf var/prometheus .pytest_cache

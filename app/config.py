@@ -1,0 +1,146 @@
+"""One configuration object for every process: defaults in code, overrides from the environment.
+
+The names are the specification's .env names (REDIS_HOST, DATABASE_URL, SCREENING_THRESHOLD, ...).
+Tests build a ``Settings`` from a plain mapping instead of touching ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+PLATFORMS = ("discord", "twitch", "slack", "web")
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def _parse_list(value: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in value.split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Services. REDIS_URL wins over REDIS_HOST/REDIS_PORT/REDIS_DB when both are given.
+    DATABASE_URL: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/safety"
+    REDIS_URL: str = ""
+    REDIS_HOST: str = "127.0.0.1"
+    REDIS_PORT: int = 6379
+    REDIS_DB: int = 0
+    CELERY_BROKER_URL: str = ""
+    QDRANT_HOST: str = ""
+    QDRANT_PORT: int = 6333
+    QDRANT_PATH: str = "var/qdrant"
+
+    # Screening.
+    SCREENING_MODEL: str = "ngram-v1"
+    SCREENING_THRESHOLD: float = 0.7
+    SCREENING_BATCH_SIZE: int = 64
+
+    # Reasoning and actions (used by later stages; named here so there is one config object).
+    LLM_PROVIDER: str = "none"
+    LLM_MODEL: str = "gpt-4o-mini"
+    LLM_TIMEOUT_S: float = 3.0
+    LOCAL_LLM_ENDPOINT: str = ""
+    OPENAI_API_KEY: str = ""
+    EMBEDDING_PROVIDER: str = "local"
+    ACTION_POLICY: str = "graduated_escalation"
+    ACTIONS_DRY_RUN: bool = False
+
+    # Ingest edge.
+    API_KEYS: tuple[str, ...] = ()
+    JWT_SECRET: str = ""
+    MAX_BATCH_EVENTS: int = 500
+    MAX_CONTENT_LENGTH: int = 1_048_576
+    MAX_MESSAGE_CHARS: int = 8_000
+    INGEST_RATE_PER_S: float = 2_000.0
+    INGEST_BURST: int = 10_000
+    DEDUP_TTL_S: int = 86_400
+
+    # Streams, cache and sessions.
+    STREAM_MAXLEN: int = 1_000_000
+    SESSION_TTL_S: int = 1_800
+    SESSION_WINDOW: int = 50
+    EMBEDDING_TTL_S: int = 7 * 86_400
+    SWEEP_GRACE_S: int = 120
+
+    LOG_LEVEL: str = "INFO"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any]) -> Settings:
+        """Build settings from any mapping (the environment, or a test's dict), converting types."""
+        kwargs: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra" or f.name not in mapping:
+                continue
+            raw = mapping[f.name]
+            kwargs[f.name] = _convert(f.name, f.type, raw)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        return cls.from_mapping(os.environ if environ is None else environ)
+
+    @property
+    def redis_url(self) -> str:
+        if self.REDIS_URL:
+            return self.REDIS_URL
+        return f"redis://{self.REDIS_HOST}:{self.REDIS_PORT}/{self.REDIS_DB}"
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker: the same Redis unless CELERY_BROKER_URL says otherwise.
+
+        kombu spells a Unix socket ``redis+socket://path`` where redis-py says ``unix://path``.
+        """
+        if self.CELERY_BROKER_URL:
+            return self.CELERY_BROKER_URL
+        url = self.redis_url
+        if url.startswith("unix://"):
+            path, _, query = url[len("unix://"):].partition("?")
+            db = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("db", "0")
+            return f"redis+socket://{path}?virtual_host={db}"
+        return url
+
+
+def _convert(name: str, type_name: Any, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return tuple(raw) if type_name == "tuple[str, ...]" else raw
+    try:
+        if type_name == "int":
+            return int(raw)
+        if type_name == "float":
+            return float(raw)
+        if type_name == "bool":
+            return _parse_bool(raw)
+        if type_name == "tuple[str, ...]":
+            return _parse_list(raw)
+    except ValueError as exc:
+        raise ValueError(f"setting {name}: {exc}") from exc
+    return raw
+
+
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    global _current
+    if _current is None:
+        _current = Settings.from_env()
+    return _current
+
+
+def set_settings(settings: Settings) -> None:
+    """Install explicit settings (tests, the app factory given a mapping)."""
+    global _current
+    _current = settings

@@ -1,0 +1,176 @@
+"""``make run``: the whole system on one machine, with embedded services where none are configured.
+
+    python -m app.devstack run        # start everything; Ctrl-C stops every process it started
+    python -m app.devstack services   # only PostgreSQL + Redis (prints their URLs), for tools and benches
+
+DATABASE_URL / REDIS_URL (or REDIS_HOST/REDIS_PORT) point at existing services instead; then none
+is started. Every other setting is passed through the environment to the processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from app.embedded import EmbeddedPostgres, EmbeddedRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+BIN = Path(sys.executable).parent
+WEB_PORT = int(os.environ.get("WEB_PORT", "8001"))
+FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
+
+# One worker group per queue; screening gets its own processes so LLM calls never block it.
+WORKERS = {
+    "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "4"],
+    "reasoning": ["--concurrency", "2"],
+    "actions": ["--concurrency", "1"],
+    "maintenance": ["--concurrency", "1", "--beat", "--schedule", str(VAR / "celerybeat-schedule")],
+}
+
+
+def ensure_services(env: dict[str, str]) -> list[object]:
+    """Start embedded PostgreSQL/Redis for whatever is not configured; returns what to stop later."""
+    started: list[object] = []
+    if not env.get("DATABASE_URL"):
+        pg = EmbeddedPostgres(VAR / "postgres").start()
+        env["DATABASE_URL"] = pg.url
+        started.append(pg)
+    if not env.get("REDIS_URL") and not env.get("REDIS_HOST"):
+        rd = EmbeddedRedis(VAR / "redis").start()
+        env["REDIS_URL"] = rd.url
+        started.append(rd)
+    return started
+
+
+def local_api_key(env: dict[str, str]) -> str | None:
+    """Keep API_KEYS when given; otherwise a key generated once and kept under var/."""
+    if env.get("API_KEYS"):
+        return None
+    path = VAR / "local-api-key"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    env["API_KEYS"] = path.read_text().strip()
+    return env["API_KEYS"]
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
+
+
+def commands() -> dict[str, list[str]]:
+    celery = str(BIN / "celery")
+    procs = {"web": [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app",
+                     "--bind", f"0.0.0.0:{WEB_PORT}"]}
+    for queue, extra in WORKERS.items():
+        procs[f"worker-{queue}"] = [celery, "-A", "tasks.celery_app", "worker", "-Q", queue,
+                                    "-n", f"{queue}@%h", "--loglevel", "INFO", *extra]
+    procs["flower"] = [celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}"]
+    return procs
+
+
+def run() -> int:
+    env = dict(os.environ)
+    services = ensure_services(env)
+    key = local_api_key(env)
+    metrics_dir = VAR / "prometheus"
+    _fresh_dir(metrics_dir)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        migrate(env)
+        for name, cmd in commands().items():
+            procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+        _banner(key)
+        return _supervise(procs)
+    finally:
+        _stop_all(procs)
+        for service in reversed(services):
+            service.stop()  # type: ignore[attr-defined]
+
+
+def _fresh_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
+def _banner(key: str | None) -> None:
+    shown = key or "<one of your API_KEYS>"
+    print(f"""
+  Safety system running
+    API        http://127.0.0.1:{WEB_PORT}/v1   (health: /healthz, /readyz; metrics: /metrics)
+    Flower     http://127.0.0.1:{FLOWER_PORT}
+    API key    {shown}
+
+  Try it:
+    curl -s -X POST http://127.0.0.1:{WEB_PORT}/v1/events/ingest -H 'Content-Type: application/json' \\
+      -H 'X-API-Key: {shown}' \\
+      -d '{{"event_id":"m1","platform":"web","author_id":"u1","user_id":"u2","channel_id":"lobby","content":"you are a worthless idiot, nobody wants you here"}}'
+    curl -s http://127.0.0.1:{WEB_PORT}/v1/events/m1 -H 'X-API-Key: {shown}'
+
+  Ctrl-C stops everything.
+""", flush=True)
+
+
+def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
+    stop = {"now": False}
+
+    def _handler(signum: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    while not stop["now"]:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"\n{name} exited with status {proc.returncode}; stopping the rest.", file=sys.stderr)
+                return 1
+        time.sleep(0.5)
+    print("\nStopping...", flush=True)
+    return 0
+
+
+def _stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def services_only() -> int:
+    env = dict(os.environ)
+    services = ensure_services(env)
+    print(f"DATABASE_URL={env['DATABASE_URL']}\nREDIS_URL={env.get('REDIS_URL', '')}", flush=True)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        for service in reversed(services):
+            service.stop()  # type: ignore[attr-defined]
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.devstack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "services"])
+    args = parser.parse_args(argv)
+    return run() if args.command == "run" else services_only()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

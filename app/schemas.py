@@ -1,0 +1,146 @@
+"""Marshmallow schemas at the edge: everything that comes in is validated and normalised here.
+
+An Event that passes ``EventSchema`` is in canonical form: NFC text without control characters,
+a timezone-aware ISO-8601 timestamp in metadata, and the derived ``session_id``.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import (
+    EXCLUDE,
+    INCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from app.config import PLATFORMS
+
+ID = validate.Length(min=1, max=128)
+# Control characters other than tab/newline carry no meaning in chat and are a classic evasion.
+_CONTROL = {c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F}
+
+
+def clean_text(text: str) -> str:
+    text = unicodedata.normalize("NFC", text)
+    return text.translate({c: None for c in _CONTROL})
+
+
+def session_id_for(platform: str, channel_id: str, thread_id: str | None) -> str:
+    """One conversation: the channel, narrowed to the thread where the platform has threads."""
+    base = f"{platform}:{channel_id}"
+    return f"{base}:{thread_id}" if thread_id else base
+
+
+class Timestamp(fields.Field):
+    """ISO-8601 (timezone required, or Z) or epoch seconds/milliseconds; always stored in UTC."""
+
+    default_error_messages = {"invalid": "Not a valid timestamp: give ISO-8601 with a timezone or epoch seconds."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value
+            try:
+                return datetime.fromtimestamp(seconds, UTC)
+            except (OverflowError, OSError, ValueError) as exc:
+                raise self.make_error("invalid") from exc
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise self.make_error("invalid") from exc
+        if parsed.tzinfo is None:
+            raise ValidationError("Timestamp needs a timezone (e.g. 2026-11-25T16:00:00Z).")
+        return parsed.astimezone(UTC)
+
+
+class MetadataSchema(Schema):
+    """Known keys are typed; anything else a platform sends is kept as it is."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    timestamp = Timestamp(load_default=None)
+    user_reputation = fields.Float(validate=validate.Range(0, 1))
+    author_reputation = fields.Float(validate=validate.Range(0, 1))
+    thread_id = fields.String(validate=ID, allow_none=True)
+    mentions = fields.List(fields.String(validate=ID), validate=validate.Length(max=100))
+
+
+class EventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE  # session_id and friends are derived, never trusted from the caller
+
+    event_id = fields.String(required=True, validate=ID)
+    platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
+    user_id = fields.String(load_default=None, allow_none=True, validate=ID)
+    author_id = fields.String(required=True, validate=ID)
+    content = fields.String(required=True, validate=validate.Length(max=8_000))
+    channel_id = fields.String(required=True, validate=ID)
+    metadata = fields.Nested(MetadataSchema, load_default=dict)
+
+    def __init__(self, *args: Any, max_chars: int = 8_000, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_chars = max_chars
+
+    @pre_load
+    def _strip_ids(self, data: Any, **kwargs: Any) -> Any:
+        if isinstance(data, dict):
+            for key in ("event_id", "author_id", "user_id", "channel_id", "platform"):
+                if isinstance(data.get(key), str):
+                    data = {**data, key: data[key].strip()}
+                elif isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
+                    data = {**data, key: str(data[key])}  # numeric snowflakes are common
+        return data
+
+    @validates_schema
+    def _content_length(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if len(data.get("content", "")) > self.max_chars:
+            raise ValidationError(f"Longer than {self.max_chars} characters.", "content")
+
+    @post_load
+    def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        metadata = dict(data.get("metadata") or {})
+        timestamp = metadata.get("timestamp") or datetime.now(UTC)
+        metadata["timestamp"] = timestamp.isoformat()
+        data["metadata"] = metadata
+        data["content"] = clean_text(data["content"])
+        data["session_id"] = session_id_for(data["platform"], data["channel_id"], metadata.get("thread_id"))
+        return data
+
+
+class ScreenRequestSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    text = fields.String(required=True, validate=validate.Length(max=8_000))
+    context = fields.List(fields.String(validate=validate.Length(max=8_000)),
+                          load_default=list, validate=validate.Length(max=20))
+
+
+def load_events(payload: Any, *, max_events: int, max_chars: int) -> list[dict[str, Any]]:
+    """One Event or ``{"events": [...]}`` → canonical events; raises ValidationError with per-item messages."""
+    if isinstance(payload, dict) and "events" in payload:
+        items = payload["events"]
+        if not isinstance(items, list):
+            raise ValidationError({"events": ["Must be a list of events."]})
+        if not items:
+            raise ValidationError({"events": ["Send at least one event."]})
+        if len(items) > max_events:
+            raise ValidationError({"events": [f"At most {max_events} events per request (got {len(items)})."]})
+        result = EventSchema(many=True, max_chars=max_chars).load(items)
+        return list(result)
+    if isinstance(payload, dict):
+        return [EventSchema(max_chars=max_chars).load(payload)]
+    raise ValidationError({"_schema": ["Send one Event object or {\"events\": [...]}."]})

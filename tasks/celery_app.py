@@ -1,0 +1,11 @@
+"""The Celery application. Workers start with ``celery -A tasks.celery_app worker -Q <queue>``."""
+
+from celery import Celery
+
+app = Celery("safety", include=["tasks.screen", "tasks.maintenance"])
+app.config_from_object("celery_config")
+
+
+def enqueue_screening(items: list[dict]) -> None:
+    """One message per webhook request: the worker screens the whole batch in one model call."""
+    app.send_task("screen.batch", args=[items], queue="screening")

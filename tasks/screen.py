@@ -1,0 +1,70 @@
+"""``screen.batch``: a thin adapter from a queue message to app.pipeline.screen."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from celery.signals import worker_process_init
+from sqlalchemy.exc import OperationalError
+
+from app import metrics, streams
+from app.config import get_settings
+from app.db import session_scope
+from app.pipeline import screen
+from app.redis_client import get_redis
+from tasks.celery_app import app
+
+log = logging.getLogger(__name__)
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+
+def get_screener() -> screen.Screener:
+    from ml.screening import get_screener as load  # heavy import kept out of web processes
+
+    return load(get_settings().SCREENING_MODEL)
+
+
+@worker_process_init.connect
+def _warm_model(**_: Any) -> None:
+    """Load the model when the worker process starts, not on its first message."""
+    get_screener()
+
+
+@app.task(name="screen.batch", bind=True, max_retries=5, acks_late=True)
+def screen_batch(self: Any, items: list[dict[str, Any]]) -> int:
+    settings, client = get_settings(), get_redis()
+    try:
+        with session_scope() as db:
+            result = screen.screen_batch(items, screener=get_screener(), db=db, client=client,
+                                         settings=settings)
+        screen.publish(client, result, settings.STREAM_MAXLEN)
+    except TRANSIENT as exc:
+        if self.request.retries >= self.max_retries:
+            _give_up(client, items, exc)
+            return 0
+        raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries)) from exc
+    except Exception as exc:  # a bug or bad data: retrying will not help; keep the evidence
+        log.exception("screen.batch failed for good")
+        _give_up(client, items, exc)
+        return 0
+    _record(result.screened)
+    return len(result.screened)
+
+
+def _record(screened: list[screen.Screened]) -> None:
+    now_ms = time.time() * 1000
+    for item in screened:
+        metrics.INGEST_TO_SCREENED.observe(max(0.0, now_ms - item.received_at_ms))
+        metrics.EVENTS_PROCESSED.labels("screen", item.status).inc()
+
+
+def _give_up(client: redis.Redis, items: list[dict[str, Any]], exc: BaseException) -> None:
+    metrics.EVENTS_PROCESSED.labels("screen", "dead_letter").inc(len(items))
+    try:
+        streams.dead_letter(client, stage="screen", error=f"{type(exc).__name__}: {exc}", items=items,
+                            maxlen=get_settings().STREAM_MAXLEN)
+    except redis.RedisError:
+        log.exception("could not write %d events to %s", len(items), streams.DLQ_ERRORS)
