@@ -1,0 +1,264 @@
+"""Webhook → events:screened latency and batch throughput, against a stack this script starts.
+
+    make bench                      # 3 runs of each phase; BENCH_RUNS, BENCH_RATE, BENCH_SECONDS override
+    python -m bench.ingest_latency --runs 1 --seconds 10
+
+Latency is read from the stream itself: every ``events:screened`` entry carries ``received_at``
+(the webhook accepted it) and ``screened_at`` (the screening worker published it), both in epoch
+ms on the same clock. Load is open-loop: events are sent on a fixed schedule whatever the server
+does, so queueing delay shows up in the numbers instead of slowing the generator down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+PORT = int(os.environ.get("BENCH_PORT", "8011"))
+KEY = "bench-key"
+MESSAGES = ["gg everyone, that was close", "lol that play was sick", "you are a worthless idiot",
+            "anyone up for another round?", "nobody wants you here, leave", "nice shot!"]
+
+
+class Stack:
+    """Embedded PostgreSQL + Redis, migrations, gunicorn and screening workers, all torn down on exit."""
+
+    def __init__(self, workdir: Path, screening_concurrency: int) -> None:
+        self.workdir, self.concurrency = workdir, screening_concurrency
+        self.services: list = []
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.env: dict[str, str] = {}
+
+    def __enter__(self) -> Stack:
+        from app.devstack import ensure_services
+        from app.embedded import EmbeddedPostgres, EmbeddedRedis
+
+        env = dict(os.environ)
+        if not env.get("DATABASE_URL"):
+            self.services.append(EmbeddedPostgres(self.workdir / "pg").start())
+            env["DATABASE_URL"] = self.services[-1].url
+        if not env.get("REDIS_URL"):
+            self.services.append(EmbeddedRedis(self.workdir / "redis").start())
+            env["REDIS_URL"] = self.services[-1].url
+        ensure_services(env)
+        env.update(API_KEYS=KEY, INGEST_RATE_PER_S="100000", INGEST_BURST="1000000", LOG_LEVEL="WARNING")
+        self.env = env
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)
+        bin_dir = Path(sys.executable).parent
+        logs = (self.workdir / "stack.log").open("ab")
+        self.procs.append(subprocess.Popen(
+            [str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app", "--bind", f"127.0.0.1:{PORT}"],
+            cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
+        self.procs.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", "screening",
+             "--concurrency", str(self.concurrency), "--loglevel", "WARNING", "--without-gossip",
+             "--without-mingle"], cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status, _ = post([{"event_id": "warmup-" + uuid.uuid4().hex, "platform": "web",
+                                   "author_id": "w", "channel_id": "warm", "content": "warm up"}])
+                if status == 202 and self.redis().xlen("events:screened") > 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"stack did not become ready; see {self.workdir / 'stack.log'}")
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.env["REDIS_URL"], decode_responses=True)
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for service in reversed(self.services):
+            service.stop()
+
+
+_local = threading.local()
+
+
+def post(events: list[dict]) -> tuple[int, bytes]:
+    """POST on a keep-alive connection per thread, as a real platform bridge would."""
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+    body = json.dumps(events[0] if len(events) == 1 else {"events": events})
+    try:
+        conn.request("POST", "/v1/events/ingest", body=body,
+                     headers={"Content-Type": "application/json", "X-API-Key": KEY})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except (OSError, http.client.HTTPException):
+        _local.conn = None
+        raise
+
+
+def make_events(run: str, start: int, n: int) -> list[dict]:
+    return [{"event_id": f"{run}-{i}", "platform": "web", "author_id": f"user{i % 37}", "user_id": f"user{i % 11}",
+             "channel_id": f"chan{i % 13}", "content": MESSAGES[i % len(MESSAGES)]} for i in range(start, start + n)]
+
+
+def steady_rate(stack: Stack, rate: float, seconds: float) -> dict:
+    """Single events at a fixed rate; latency percentiles from the stream."""
+    run = "steady-" + uuid.uuid4().hex[:6]
+    total = int(rate * seconds)
+    started = time.monotonic()
+    errors = 0
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        futures = []
+        for i in range(total):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            futures.append(pool.submit(post, make_events(run, i, 1)))
+            if i and i % int(rate * 5) == 0:
+                print(f"    sent {i}/{total}", flush=True)
+        errors = sum(1 for f in futures if f.result()[0] != 202)
+    latencies = collect_latencies(stack.redis(), run, total)
+    return {"sent": total, "errors": errors, **percentiles(latencies), "latencies": latencies}
+
+
+def batch_throughput(stack: Stack, batch: int, seconds: float, clients: int = 4) -> dict:
+    """As fast as the web accepts batches; events/s = screened events / time until all were screened."""
+    run = "batch-" + uuid.uuid4().hex[:6]
+    counter = {"n": 0}
+    lock = threading.Lock()
+    stop_at = time.monotonic() + seconds
+
+    def client_loop() -> None:
+        while time.monotonic() < stop_at:
+            with lock:
+                start = counter["n"]
+                counter["n"] += batch
+            status, _ = post(make_events(run, start, batch))
+            assert status == 202, status
+
+    t0 = time.monotonic()
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent, accept_s = counter["n"], time.monotonic() - t0
+    latencies = collect_latencies(stack.redis(), run, sent, timeout_s=300)
+    drain_s = time.monotonic() - t0
+    return {"sent": sent, "accepted_per_s": round(sent / accept_s), "screened_per_s": round(len(latencies) / drain_s),
+            **percentiles(latencies)}
+
+
+def collect_latencies(client: redis.Redis, run: str, expected: int, timeout_s: float = 120) -> list[float]:
+    seen: dict[str, float] = {}
+    last_id = "-"
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < expected and time.monotonic() < deadline:
+        entries = client.xrange("events:screened", min=last_id, count=5000)
+        for entry_id, fields in entries:
+            if fields["event_id"].startswith(run):
+                seen[fields["event_id"]] = int(fields["screened_at"]) - int(fields["received_at"])
+            last_id = "(" + entry_id
+        if len(entries) < 5000:
+            time.sleep(0.2)
+    if len(seen) < expected:
+        print(f"    warning: only {len(seen)}/{expected} events screened within {timeout_s}s", flush=True)
+    return list(seen.values())
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"n": len(ordered), "p50_ms": pick(0.50), "p95_ms": pick(0.95), "p99_ms": pick(0.99), "max_ms": ordered[-1]}
+
+
+def histogram(values: list[float], width: int = 40) -> str:
+    """A terminal chart of the latency distribution (log-spaced buckets)."""
+    edges = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, float("inf")]
+    counts = [0] * len(edges)
+    for v in values:
+        counts[next(i for i, e in enumerate(edges) if v <= e)] += 1
+    top = max(counts) or 1
+    lines = []
+    for edge, count in zip(edges, counts, strict=True):
+        label = f"<= {edge:>5.0f} ms" if edge != float("inf") else " > 1000 ms"
+        lines.append(f"    {label} | {'#' * round(width * count / top):<{width}} {count}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_RATE", "100")))
+    parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "30")))
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--screening-concurrency", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    results: dict[str, list[dict]] = {"steady": [], "batch": []}
+    with tempfile.TemporaryDirectory(prefix="safety-bench-") as tmp, Stack(Path(tmp), args.screening_concurrency) as stack:
+        for run in range(1, args.runs + 1):
+            print(f"run {run}/{args.runs}: {args.rate:.0f} single events/s for {args.seconds:.0f} s", flush=True)
+            results["steady"].append(steady_rate(stack, args.rate, args.seconds))
+            print(f"    {summary(results['steady'][-1])}", flush=True)
+            print(f"run {run}/{args.runs}: batches of {args.batch}, as fast as accepted, {args.seconds / 2:.0f} s",
+                  flush=True)
+            results["batch"].append(batch_throughput(stack, args.batch, args.seconds / 2))
+            print(f"    {results['batch'][-1]}", flush=True)
+    report(results, args)
+    return 0
+
+
+def summary(row: dict) -> dict:
+    return {key: value for key, value in row.items() if key != "latencies"}
+
+
+def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
+    def med(rows: list[dict], key: str) -> float:
+        return statistics.median(r[key] for r in rows if key in r)
+
+    steady, batch = results["steady"], results["batch"]
+    print("\nlatency distribution of the last steady run (webhook → events:screened):")
+    print(histogram(steady[-1]["latencies"]))
+    results = {"steady": [summary(r) for r in steady], "batch": batch}
+    print(f"\nwebhook → events:screened, {args.rate:.0f} single events/s, medians of {len(steady)} runs")
+    print(f"  p50 {med(steady, 'p50_ms'):.0f} ms   p95 {med(steady, 'p95_ms'):.0f} ms   "
+          f"p99 {med(steady, 'p99_ms'):.0f} ms   errors {sum(r['errors'] for r in steady)}")
+    print(f"batches of {args.batch}: accepted {med(batch, 'accepted_per_s'):.0f} events/s, "
+          f"screened {med(batch, 'screened_per_s'):.0f} events/s, p99 {med(batch, 'p99_ms'):.0f} ms (median of runs)")
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"ingest_latency-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    print(f"raw results: {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
