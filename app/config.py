@@ -72,6 +72,13 @@ class Settings:
     EMBEDDING_TTL_S: int = 7 * 86_400
     SWEEP_GRACE_S: int = 120
 
+    # Platform connectors (inbound verification keys).
+    TWITCH_EVENTSUB_SECRET: str = ""
+    SLACK_SIGNING_SECRET: str = ""
+    DISCORD_PUBLIC_KEY: str = ""
+    DISCORD_BRIDGE_SECRET: str = ""
+    WEB_WEBHOOK_SECRET: str = ""
+
     LOG_LEVEL: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
 

@@ -6,16 +6,15 @@ import json
 import logging
 from typing import Any
 
-import redis
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from marshmallow import ValidationError
-from werkzeug.exceptions import TooManyRequests
 
 from app import metrics, records
 from app.config import PLATFORMS
 from app.schemas import ScreenRequestSchema, load_events
 from web.auth import require_api_key
 from web.errors import error_response
+from web.intake import accept
 
 bp = Blueprint("api", __name__, url_prefix="/v1")
 log = logging.getLogger(__name__)
@@ -43,35 +42,7 @@ def ingest() -> tuple[Response, int]:
     except ValidationError as exc:
         metrics.INGEST_REJECTED.labels("invalid").inc()
         return error_response(400, "Validation failed; nothing was accepted.", errors=exc.messages)
-    try:
-        result = current_app.extensions["ingestor"].ingest(g.api_key, events)
-    except redis.RedisError:
-        log.exception("ingest could not reach Redis")
-        metrics.INGEST_REJECTED.labels("redis_unavailable").inc()
-        return error_response(503, "Event store unavailable; nothing was accepted.")
-    if result.limited:
-        metrics.INGEST_REJECTED.labels("rate_limited").inc()
-        retry_s = max(1, -(-result.retry_after_ms // 1000))
-        raise TooManyRequests(description=f"Rate limit exceeded for this key; retry in {retry_s} s.",
-                              response=Response(headers={"Retry-After": str(retry_s)}))
-    queued = _enqueue(result.accepted)
-    body = {"accepted": [a["event"]["event_id"] for a in result.accepted], "duplicates": result.duplicates,
-            "queued": queued}
-    return jsonify(body), 202
-
-
-def _enqueue(accepted: list[dict[str, Any]]) -> bool:
-    """Queue the batch; on failure the events are already durable in events:raw and the sweeper requeues them."""
-    if not accepted:
-        return True
-    from tasks.celery_app import enqueue_screening
-
-    try:
-        enqueue_screening([{"event": a["event"], "received_at": a["received_at"]} for a in accepted])
-    except Exception:  # the broker can fail independently of the stream write
-        log.exception("could not enqueue %d accepted events; the sweeper will pick them up", len(accepted))
-        return False
-    return True
+    return jsonify(accept(g.api_key, events)), 202
 
 
 @bp.post("/screen")

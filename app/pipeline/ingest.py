@@ -51,9 +51,9 @@ def dedup_key(platform: str, event_id: str) -> str:
     return f"dedup:{platform}:{event_id}"
 
 
-def ratelimit_key(api_key: str) -> str:
-    # Never store the key itself in Redis: a hash names the bucket just as well.
-    return "ratelimit:" + hashlib.sha256(api_key.encode()).hexdigest()[:24]
+def ratelimit_key(bucket: str) -> str:
+    # Never store an API key itself in Redis: a hash names the bucket just as well.
+    return "ratelimit:" + hashlib.sha256(bucket.encode()).hexdigest()[:24]
 
 
 @dataclass
@@ -80,9 +80,10 @@ class Ingestor:
         self.dedup_ttl_s = dedup_ttl_s
         self.stream_maxlen = stream_maxlen
 
-    def ingest(self, api_key: str, events: list[dict[str, Any]]) -> IngestResult:
+    def ingest(self, bucket: str, events: list[dict[str, Any]]) -> IngestResult:
+        """``bucket`` names the rate limit: the API key, or the webhook endpoint for platform deliveries."""
         now_ms = int(time.time() * 1000)
-        keys = [ratelimit_key(api_key), streams.RAW] + [dedup_key(e["platform"], e["event_id"]) for e in events]
+        keys = [ratelimit_key(bucket), streams.RAW] + [dedup_key(e["platform"], e["event_id"]) for e in events]
         args: list[Any] = [self.rate_per_s, self.burst, now_ms, len(events), self.dedup_ttl_s,
                            self.stream_maxlen, now_ms]
         for event in events:
