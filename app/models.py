@@ -140,3 +140,21 @@ class AuditLog(Base):
     action_id: Mapped[str | None] = mapped_column(String(64))
     platform: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Alert(Base):
+    """A conversation that needs a moderator's eyes: escalation crossed its threshold, or a pile-on."""
+
+    __tablename__ = "alerts"
+
+    alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    kind: Mapped[str] = mapped_column(String(32))
+    session_id: Mapped[str] = mapped_column(String(300), index=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[str | None] = mapped_column(String(128))
+    target_user_id: Mapped[str | None] = mapped_column(String(128))
+    authors: Mapped[list[Any]] = mapped_column(default=list)
+    escalation_score: Mapped[float] = mapped_column(Float, default=0.0)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

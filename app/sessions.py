@@ -1,12 +1,19 @@
-"""Live conversation state in Redis (``session:{session_id}``, 30 minutes idle TTL).
+"""Conversations as temporal processes: live session state in Redis (``session:{session_id}``).
 
 Every update runs inside one Lua script per session, so several screening workers touching the
 same conversation never lose an update (no read-modify-write from Python). The script orders
 messages by their own timestamp (late arrivals are slotted in place), ignores an event id it has
-already seen, and returns the Session contract of the design for the PostgreSQL snapshot.
+already seen, and for each new message computes, from the conversation *before* it:
 
-The escalation score here is an exponentially weighted risk over the recent window, damped when
-the conversation is slow; the full temporal model (bursts, targeting, pile-ons) builds on it.
+- ``heat``: time-decayed mean hostility of the last minutes (profanity and spam count as none);
+- ``repeat``: how many hostile messages this author already aimed at the same target (quartered
+  when the target attacked the author first: a victim answering back is not a repeat offender);
+- ``pile_on``: distinct authors with hostile messages against the same target in the pile-on window;
+- the author's standing across sessions (``prior``, from the caller).
+
+Only a message that is already somewhat hostile (model risk ≥ ``min_boost`` in a hostile
+category) is raised by these signals, so friendly banter with profanity never escalates. The
+script returns each message's final risk and flags, alerts to raise, and the new state.
 """
 
 from __future__ import annotations
@@ -14,58 +21,184 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
-SESSION_LUA = """
+SESSION_LUA = r"""
 local key = KEYS[1]
-local ttl, window, threshold = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local P = cjson.decode(ARGV[1])
 local raw = redis.call('GET', key)
 local s
 if raw then s = cjson.decode(raw) else
-  s = {session_id = ARGV[4], platform = ARGV[5], channel_id = ARGV[6], started_at = false,
-       last_ts = 0, message_count = 0, harassment_flags_count = 0, participants = {}, window = {}, seen = {}}
+  s = {session_id = P.session_id, platform = P.platform, channel_id = P.channel_id, started_at = 0,
+       last_ts = 0, message_count = 0, harassment_flags_count = 0, escalation_score = 0,
+       window = {}, participants = {}, targets = {}, seen = {}, alerted = {escalation = 0, pile_on = {}}}
 end
+if type(s.participants) ~= 'table' then s.participants = {} end
+if type(s.targets) ~= 'table' then s.targets = {} end
 local seen = {}
 for _, id in ipairs(s.seen) do seen[id] = true end
-local n = (#ARGV - 6) / 5
-for k = 0, n - 1 do
-  local b = 7 + 5 * k
-  local eid, ts, risk = ARGV[b], tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2])
-  local author, target = ARGV[b + 3], ARGV[b + 4]
-  if not seen[eid] then
-    seen[eid] = true
-    table.insert(s.seen, eid)
-    local item = {ts, risk, author, target, eid}
+
+local function clamp(x) if x < 0 then return 0 elseif x > 1 then return 1 end return x end
+
+local function heat_before(ts)
+  local num, den = 0, 0
+  for _, m in ipairs(s.window) do
+    local age = (ts - m.ts) / 1000
+    if age >= 0 and age <= P.heat_horizon_s then
+      local w = math.exp(-age / P.heat_half_life_s)
+      num = num + w * m.hostility
+      den = den + w
+    end
+  end
+  if den == 0 then return 0, 0 end
+  return num / den, den
+end
+
+local function count_recent(ts, seconds)
+  local n = 0
+  for _, m in ipairs(s.window) do
+    if m.ts <= ts and (ts - m.ts) / 1000 <= seconds then n = n + 1 end
+  end
+  return n
+end
+
+local results = {}
+local alerts = {}
+for _, e in ipairs(P.events) do
+  if not seen[e.eid] then
+    seen[e.eid] = true
+    table.insert(s.seen, e.eid)
+    local hostile = e.hostile == 1 and e.risk >= P.min_boost
+    local heat = heat_before(e.ts)
+    local burst = clamp(count_recent(e.ts, 60) / P.burst_messages)
+    local target = e.target ~= '' and e.target or nil
+    local repeat_n, answered_back, pile = 0, false, {}
+    if target then
+      local t = s.targets[target]
+      if t then
+        for _, h in ipairs(t.hits) do
+          if h.author == e.author and h.ts <= e.ts then repeat_n = repeat_n + 1 end
+          if (e.ts - h.ts) / 1000 <= P.pile_window_s and h.ts <= e.ts then pile[h.author] = true end
+        end
+      end
+      local mine = s.targets[e.author]
+      if mine then
+        for _, h in ipairs(mine.hits) do if h.author == target and h.ts <= e.ts then answered_back = true end end
+      end
+    end
+    if hostile then pile[e.author] = true end
+    local pile_authors = 0
+    for _ in pairs(pile) do pile_authors = pile_authors + 1 end
+
+    local final, flags = e.risk, {}
+    if hostile then
+      local heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor))
+      local rep = clamp(repeat_n / P.repeat_full)
+      if answered_back then rep = rep * 0.25 end
+      local piled = (target and pile_authors >= P.pile_on_authors) and 1 or 0
+      local boost = P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
+                    + P.w_pile * piled + P.w_prior * e.prior
+      final = clamp(e.risk + boost)
+      if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
+      if rep >= 0.5 then table.insert(flags, 'repeated_targeting') end
+      if piled == 1 then table.insert(flags, 'pile_on') end
+      if e.prior >= 0.5 then table.insert(flags, 'repeat_offender') end
+    end
+
+    -- Insert in timestamp order; the window keeps the newest P.window messages.
+    local item = {ts = e.ts, risk = e.risk, final = final, hostility = hostile and e.risk or e.risk * 0.5 * e.hostile,
+                  author = e.author, target = e.target, eid = e.eid}
     local pos = #s.window + 1
-    while pos > 1 and s.window[pos - 1][1] > ts do pos = pos - 1 end
+    while pos > 1 and s.window[pos - 1].ts > e.ts do pos = pos - 1 end
     table.insert(s.window, pos, item)
+    while #s.window > P.window do table.remove(s.window, 1) end
+
     s.message_count = s.message_count + 1
-    if risk >= threshold then s.harassment_flags_count = s.harassment_flags_count + 1 end
-    s.participants[author] = (s.participants[author] or 0) + 1
-    if (not s.started_at) or ts < s.started_at then s.started_at = ts end
-    if ts > s.last_ts then s.last_ts = ts end
+    local flagged = final >= P.threshold
+    if flagged then s.harassment_flags_count = s.harassment_flags_count + 1 end
+    if s.started_at == 0 or e.ts < s.started_at then s.started_at = e.ts end
+    if e.ts > s.last_ts then s.last_ts = e.ts end
+
+    local p = s.participants[e.author] or {n = 0, flagged = 0, max_risk = 0, recent = 0, targets = {}}
+    if type(p.targets) ~= 'table' then p.targets = {} end
+    p.n = p.n + 1
+    if flagged then p.flagged = p.flagged + 1 end
+    if final > p.max_risk then p.max_risk = final end
+    p.recent = 0.6 * p.recent + 0.4 * final
+    if target then p.targets[target] = (p.targets[target] or 0) + 1 end
+    s.participants[e.author] = p
+
+    if target then
+      local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
+      if type(t.authors) ~= 'table' then t.authors = {} end
+      if hostile then table.insert(t.hits, {ts = e.ts, author = e.author}) end
+      if flagged then
+        t.flagged = t.flagged + 1
+        t.authors[e.author] = true
+      end
+      while #t.hits > 0 and (s.last_ts - t.hits[1].ts) / 1000 > P.heat_horizon_s do table.remove(t.hits, 1) end
+      s.targets[target] = t
+      local last = s.alerted.pile_on[target]
+      if hostile and pile_authors >= P.pile_on_authors and (not last or (e.ts - last) / 1000 > P.heat_horizon_s) then
+        s.alerted.pile_on[target] = e.ts
+        local names = {}
+        for a in pairs(pile) do table.insert(names, a) end
+        table.insert(alerts, {kind = 'pile_on', target = target, authors = names, eid = e.eid, ts = e.ts})
+      end
+    end
+    table.insert(results, {eid = e.eid, final = final, flags = flags, heat = heat, burst = burst,
+                           repeat_n = repeat_n, pile_authors = pile_authors})
   end
 end
-while #s.window > window do table.remove(s.window, 1) end
-while #s.seen > 4 * window do table.remove(s.seen, 1) end
--- Escalation: EWMA of risk in time order, damped when messages are minutes apart.
-local ewma, prev = 0, nil
-for _, item in ipairs(s.window) do
-  local pace = 1.0
-  if prev then
-    local gap = (item[1] - prev) / 1000
-    if gap > 120 then pace = 0.5 end
-  end
-  ewma = 0.7 * ewma + 0.3 * item[2] * pace
-  prev = item[1]
+while #s.seen > 4 * P.window do table.remove(s.seen, 1) end
+
+-- Session escalation: recent hostility, its trend and the pace, read at the newest message.
+local heat_now = heat_before(s.last_ts)
+local n = #s.window
+local recent, older, rn, on = 0, 0, 0, 0
+for i = n, math.max(1, n - 4), -1 do recent = recent + s.window[i].final; rn = rn + 1 end
+for i = n - 5, math.max(1, n - 9), -1 do older = older + s.window[i].final; on = on + 1 end
+local trend = 0
+if on > 0 then trend = clamp((recent / rn - older / on) * 2) end
+local pace = clamp(count_recent(s.last_ts, 60) / P.burst_messages)
+local escalation = clamp(0.6 * heat_now + 0.25 * trend + 0.15 * pace * heat_now)
+s.escalation_score = math.floor(escalation * 10000 + 0.5) / 10000
+if s.escalation_score >= P.alert_escalation and s.alerted.escalation == 0 then
+  s.alerted.escalation = 1
+  table.insert(alerts, {kind = 'escalation', escalation = s.escalation_score, ts = s.last_ts})
+elseif s.escalation_score < P.alert_escalation / 2 then
+  s.alerted.escalation = 0
 end
-s.escalation_score = math.floor(ewma * 10000 + 0.5) / 10000
-redis.call('SET', key, cjson.encode(s), 'EX', ttl)
-return cjson.encode(s)
+redis.call('SET', key, cjson.encode(s), 'EX', P.ttl)
+return cjson.encode({state = s, results = results, alerts = alerts})
 """
+
+
+@dataclass(frozen=True)
+class SessionParams:
+    """The knobs of the temporal model; defaults tuned on the conversation benchmark (make eval-sessions)."""
+
+    ttl: int = 1800
+    window: int = 50
+    threshold: float = 0.7
+    min_boost: float = 0.35
+    heat_horizon_s: float = 600.0
+    heat_half_life_s: float = 180.0
+    heat_floor: float = 0.25
+    burst_messages: float = 10.0
+    repeat_full: float = 2.0
+    pile_window_s: float = 120.0
+    pile_on_authors: int = 3
+    alert_escalation: float = 0.6
+    w_heat: float = 0.25
+    w_burst: float = 0.1
+    w_repeat: float = 0.25
+    w_pile: float = 0.35
+    w_prior: float = 0.15
+    enabled: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,8 +207,24 @@ class SessionUpdate:
     session_id: str
     timestamp_ms: int
     risk: float
+    hostile: bool          # the model's category is abuse (not none, profanity or spam)
     author_id: str
-    target_id: str | None
+    target_id: str | None  # the addressed user: reply parent, first mention or the event's user_id
+    prior: float = 0.0     # the author's standing across sessions, 0 (clean) to 1 (repeat offender)
+
+
+@dataclass
+class MessageVerdict:
+    final_risk: float
+    flags: list[str] = field(default_factory=list)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SessionResult:
+    contract: dict[str, Any]
+    verdicts: dict[str, MessageVerdict]
+    alerts: list[dict[str, Any]]
 
 
 def session_key(session_id: str) -> str:
@@ -83,52 +232,81 @@ def session_key(session_id: str) -> str:
 
 
 class SessionStore:
-    def __init__(self, client: redis.Redis, *, ttl_s: int, window: int, threshold: float) -> None:
+    def __init__(self, client: redis.Redis, params: SessionParams) -> None:
         self.client = client
         self.script = client.register_script(SESSION_LUA)
-        self.ttl_s, self.window, self.threshold = ttl_s, window, threshold
+        self.params = params
 
-    def update(self, updates: Sequence[SessionUpdate], platform_channel: dict[str, tuple[str, str]]
-               ) -> dict[str, dict[str, Any]]:
-        """Apply a batch of updates, one script call per session, all in one pipeline round trip."""
+    def update(self, updates: Sequence[SessionUpdate], places: dict[str, tuple[str, str]]
+               ) -> dict[str, SessionResult]:
+        """Apply a batch, one script call per session, all in one pipeline round trip."""
         by_session: dict[str, list[SessionUpdate]] = defaultdict(list)
-        for update in updates:
+        for update in sorted(updates, key=lambda u: u.timestamp_ms):
             by_session[update.session_id].append(update)
         pipe = self.client.pipeline(transaction=False)
         order = list(by_session)
+        base = {k: v for k, v in self.params.__dict__.items() if k != "enabled"}
         for session_id in order:
-            platform, channel_id = platform_channel[session_id]
-            args: list[Any] = [self.ttl_s, self.window, self.threshold, session_id, platform, channel_id]
-            for u in by_session[session_id]:
-                args += [u.event_id, u.timestamp_ms, round(u.risk, 4), u.author_id, u.target_id or ""]
-            self.script(keys=[session_key(session_id)], args=args, client=pipe)
-        replies = pipe.execute()
-        return {sid: to_contract(json.loads(raw)) for sid, raw in zip(order, replies, strict=True)}
+            platform, channel_id = places[session_id]
+            payload = base | {"session_id": session_id, "platform": platform, "channel_id": channel_id,
+                              "events": [_event_arg(u, self.params.enabled) for u in by_session[session_id]]}
+            self.script(keys=[session_key(session_id)], args=[json.dumps(payload)], client=pipe)
+        return {sid: _result(json.loads(raw)) for sid, raw in zip(order, pipe.execute(), strict=True)}
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         raw = self.client.get(session_key(session_id))
         return to_contract(json.loads(raw)) if raw else None
 
 
+def _event_arg(u: SessionUpdate, enabled: bool) -> dict[str, Any]:
+    # With session signals switched off (the benchmark's baseline) nothing counts as hostile, so
+    # the state is still kept but no message is raised by it.
+    return {"eid": u.event_id, "ts": u.timestamp_ms, "risk": round(u.risk, 4),
+            "hostile": 1 if (u.hostile and enabled) else 0, "author": u.author_id, "target": u.target_id or "",
+            "prior": round(u.prior, 4) if enabled else 0.0}
+
+
+def _result(reply: dict[str, Any]) -> SessionResult:
+    verdicts = {
+        r["eid"]: MessageVerdict(float(r["final"]), list(r["flags"] or []),
+                                 {k: r[k] for k in ("heat", "burst", "repeat_n", "pile_authors")})
+        for r in reply["results"] or []
+    }
+    return SessionResult(to_contract(reply["state"]), verdicts, list(reply["alerts"] or []))
+
+
+def _items(value: Any) -> dict[str, Any]:
+    """cjson turns an empty table into {} or [] unpredictably; both mean 'nothing'."""
+    return value if isinstance(value, dict) else {}
+
+
 def to_contract(state: dict[str, Any]) -> dict[str, Any]:
-    """Redis state → the design's Session contract."""
+    """Redis state → the design's Session contract, with per-participant and per-target detail."""
     window = state.get("window") or []
-    timestamps = [item[0] for item in window]
-    participants = state.get("participants") or {}
+    timestamps = [m["ts"] for m in window]
+    participants = _items(state.get("participants"))
+    targets = _items(state.get("targets"))
     started, last = state.get("started_at") or 0, state.get("last_ts") or 0
     return {
         "session_id": state["session_id"],
         "platform": state.get("platform"),
         "channel_id": state.get("channel_id"),
-        "participants": sorted(participants),
+        "participants": [
+            {"user_id": uid, "message_count": p["n"], "flagged_count": p["flagged"],
+             "max_risk": round(p["max_risk"], 4), "escalation": round(p["recent"], 4),
+             "targets": sorted(_items(p.get("targets")))}
+            for uid, p in sorted(participants.items())],
+        "targets": [
+            {"user_id": uid, "distinct_authors": len(_items(t.get("authors"))), "flagged_count": t["flagged"]}
+            for uid, t in sorted(targets.items())],
         "message_count": state.get("message_count", 0),
         "time_span_minutes": round((last - started) / 60_000, 3) if started else 0.0,
         "escalation_score": state.get("escalation_score", 0.0),
         "harassment_flags_count": state.get("harassment_flags_count", 0),
         "temporal_features": {
             "intervals": [round((b - a) / 1000, 3) for a, b in zip(timestamps, timestamps[1:], strict=False)],
-            "risk_scores": [item[1] for item in window],
-            "targets": [item[3] or None for item in window],
+            "risk_scores": [m["final"] for m in window],
+            "targets": [m["target"] or None for m in window],
         },
         "started_at_ms": started,
         "last_event_at_ms": last,

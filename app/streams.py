@@ -18,7 +18,8 @@ REASONING_QUEUE = "events:reasoning_queue"
 ACTIONS_PENDING = "events:actions_pending"
 ACTIONS_APPLIED = "events:actions_applied"
 DLQ_ERRORS = "events:dlq_errors"
-ALL = (RAW, SCREENED, REASONING_QUEUE, ACTIONS_PENDING, ACTIONS_APPLIED, DLQ_ERRORS)
+ALERTS = "events:alerts"
+ALL = (RAW, SCREENED, REASONING_QUEUE, ACTIONS_PENDING, ACTIONS_APPLIED, DLQ_ERRORS, ALERTS)
 
 
 def entry(event_id: str, platform: str | None, data: Mapping[str, Any], **extra: Any) -> dict[str, str]:

@@ -15,7 +15,7 @@ from app.config import get_settings
 from app.db import session_scope
 from app.pipeline import screen
 from app.redis_client import get_redis
-from tasks.celery_app import app
+from tasks.celery_app import app, enqueue_context
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
@@ -40,7 +40,9 @@ def screen_batch(self: Any, items: list[dict[str, Any]]) -> int:
         with session_scope() as db:
             result = screen.screen_batch(items, screener=get_screener(), db=db, client=client,
                                          settings=settings)
-        screen.publish(client, result, settings.STREAM_MAXLEN)
+        screen.publish(client, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
+        enqueue_context([{"platform": s.event["platform"], "event_id": s.event["event_id"]}
+                         for s in result.screened if s.status == "needs_review"])
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
             _give_up(client, items, exc)

@@ -24,7 +24,7 @@ from app.config import Settings, set_settings
 from app.db import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("events", "users", "sessions", "actions", "audit_log")
+TABLES = ("events", "users", "sessions", "actions", "audit_log", "alerts")
 TEST_API_KEY = "test-key-0123456789"
 
 

@@ -1,15 +1,19 @@
-"""Screen: rules + model + session for a batch of events, then persist and publish.
+"""Screen: rules + model + conversation for a batch of events, then persist and publish.
 
 Order matters for idempotency (acks_late redelivers a batch whose worker died):
 1. drop events that PostgreSQL already holds as screened (a redelivery screens nothing twice);
-2. score the rest in one batched model call and update their sessions atomically in Redis;
-3. write events, authors and session snapshots in one transaction;
-4. only after the commit, mirror to ``events:screened`` and, for risky events,
-   ``events:reasoning_queue`` (enqueue after commit: a reader never sees a row that is not there).
+2. score the rest in one batched model call;
+3. update their sessions atomically in Redis: the conversation raises the risk of a hostile
+   message in a heating session, from a repeat targeter or in a pile-on (app/sessions.py);
+4. write events, authors, session snapshots and alerts in one transaction;
+5. only after the commit, mirror to ``events:screened`` (and ``events:reasoning_queue`` for risky
+   events, ``events:alerts`` for alerts): a reader never sees a row that is not there.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,15 +21,18 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import func, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session as DbSession
 
-from app import metrics, streams
+from app import metrics, standing, streams
 from app.config import Settings
-from app.models import Event, User
-from app.models import Session as SessionRow
-from app.sessions import SessionStore, SessionUpdate
+from app.models import Event
+from app.pipeline import screen_store
+from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate
+
+# Categories that make a message count as hostile for the conversation signals; profanity and spam
+# alone never heat a session, which is what keeps friendly banter from escalating.
+HOSTILE = frozenset({"targeted_harassment", "hate", "threat", "sexual_harassment", "self_harm"})
 
 
 class Screening(Protocol):
@@ -50,10 +57,18 @@ class Screened:
     received_at_ms: int
     prediction: dict[str, Any]
     status: str
+    embedding: list[float] | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    screened: list[Screened]
+    sessions: dict[str, dict[str, Any]]
+    alerts: list[dict[str, Any]]
 
 
 def prediction_dict(event_id: str, result: Screening, elapsed_ms: float) -> dict[str, Any]:
-    """The RiskPrediction contract of the design."""
+    """The RiskPrediction contract of the design (plus the model's own score before context)."""
     return {
         "event_id": event_id,
         "risk_score": round(float(result.risk_score), 4),
@@ -62,11 +77,20 @@ def prediction_dict(event_id: str, result: Screening, elapsed_ms: float) -> dict
         "flags": list(result.flags),
         "screening_time_ms": round(elapsed_ms, 3),
         "model_version": result.model_version,
+        "model_risk_score": round(float(result.risk_score), 4),
     }
 
 
 def event_time_ms(event: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(event["metadata"]["timestamp"]).timestamp() * 1000)
+
+
+def target_of(event: dict[str, Any]) -> str | None:
+    """Whom a message addresses: the event's recipient, else the first mention."""
+    if event.get("user_id"):
+        return str(event["user_id"])
+    mentions = event.get("metadata", {}).get("mentions") or []
+    return str(mentions[0]) if mentions else None
 
 
 def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
@@ -78,98 +102,85 @@ def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tup
     return {(platform, event_id) for platform, event_id in rows}
 
 
-def score(screener: Screener, events: Sequence[dict[str, Any]], threshold: float) -> list[dict[str, Any]]:
+def score(screener: Screener, events: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Screening]]:
     started = time.perf_counter()
-    results = screener.screen([e["content"] for e in events])
+    results = list(screener.screen([e["content"] for e in events]))
     per_event_ms = (time.perf_counter() - started) * 1000 / max(len(events), 1)
     predictions = [prediction_dict(e["event_id"], r, per_event_ms) for e, r in zip(events, results, strict=True)]
     for p in predictions:
         metrics.SCREENING_DURATION.observe(p["screening_time_ms"])
-    return predictions
+    return predictions, results
 
 
-def update_sessions(store: SessionStore, events: Sequence[dict[str, Any]],
-                    predictions: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["risk_score"],
-                             e["author_id"], e.get("user_id")) for e, p in zip(events, predictions, strict=True)]
+def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]],
+                   priors: dict[tuple[str, str], float]) -> dict[str, SessionResult]:
+    """Update each conversation and fold its verdict into the prediction (final risk and flags)."""
+    updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
+                             p["risk_category"] in HOSTILE, e["author_id"], target_of(e),
+                             priors.get((e["platform"], e["author_id"]), 0.0))
+               for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
-    return store.update(updates, places)
+    results = store.update(updates, places)
+    for e, p in zip(events, predictions, strict=True):
+        verdict = results[e["session_id"]].verdicts.get(e["event_id"])
+        if verdict is not None:
+            p["risk_score"] = round(max(p["risk_score"], verdict.final_risk), 4)
+            p["flags"] = p["flags"] + [f for f in verdict.flags if f not in p["flags"]]
+    return results
 
 
-def persist(db: DbSession, screened: Sequence[Screened], sessions: dict[str, dict[str, Any]]) -> None:
+def alert_rows(results: dict[str, SessionResult], platform_of: dict[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for session_id, result in results.items():
+        for alert in result.alerts:
+            ident = f"{session_id}|{alert['kind']}|{alert.get('target', '')}|{alert.get('eid', alert.get('ts'))}"
+            rows.append({
+                "alert_id": hashlib.sha256(ident.encode()).hexdigest()[:32], "kind": alert["kind"],
+                "session_id": session_id, "platform": platform_of[session_id], "event_id": alert.get("eid"),
+                "target_user_id": alert.get("target"), "authors": sorted(alert.get("authors") or []),
+                "escalation_score": result.contract["escalation_score"],
+                "detail": {"at_ms": alert.get("ts"), "message_count": result.contract["message_count"]},
+            })
+    return rows
+
+
+def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbSession,
+                 client: redis.Redis, settings: Settings, params: SessionParams | None = None) -> BatchResult:
+    """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes."""
+    done = already_screened(db, [i["event"] for i in items])
+    todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
+    if not todo:
+        return BatchResult([], {}, [])
+    events = [i["event"] for i in todo]
+    predictions, raw = score(screener, events)
+    priors = standing.priors(client, db, [(e["platform"], e["author_id"]) for e in events])
+    params = params or SessionParams(ttl=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
+                                     threshold=settings.SCREENING_THRESHOLD)
+    results = apply_sessions(SessionStore(client, params), events, predictions, priors)
+    threshold = settings.SCREENING_THRESHOLD
+    screened = [Screened(i["event"], int(i["received_at"]), p,
+                         "needs_review" if p["risk_score"] >= threshold else "screened", r.embedding)
+                for i, p, r in zip(todo, predictions, raw, strict=True)]
+    sessions = {sid: r.contract for sid, r in results.items()}
+    alerts = alert_rows(results, {e["session_id"]: e["platform"] for e in events})
     now = datetime.now(UTC)
-    rows = [_event_row(item, now) for item in screened]
-    stmt = insert(Event).values(rows)
-    prediction_cols = ("status", "risk_score", "risk_category", "confidence", "flags",
-                       "screening_time_ms", "model_version", "screened_at")
-    db.execute(stmt.on_conflict_do_update(
-        index_elements=["platform", "event_id"],
-        set_={col: stmt.excluded[col] for col in prediction_cols},
-        where=Event.status == "received"))
-    _upsert_authors(db, screened, now)
-    _upsert_sessions(db, sessions)
+    screen_store.save_events(db, screened, now)
+    totals = screen_store.save_authors(db, screened, now)
+    screen_store.save_sessions(db, sessions)
+    screen_store.save_alerts(db, alerts)
+    standing.refresh(client, totals)
+    return BatchResult(screened, sessions, alerts)
 
 
-def _event_row(item: Screened, now: datetime) -> dict[str, Any]:
-    e, p = item.event, item.prediction
-    return {
-        "event_id": e["event_id"], "platform": e["platform"], "session_id": e["session_id"],
-        "channel_id": e["channel_id"], "author_id": e["author_id"], "user_id": e.get("user_id"),
-        "content": e["content"], "metadata": e["metadata"],
-        "occurred_at": datetime.fromisoformat(e["metadata"]["timestamp"]),
-        "received_at": datetime.fromtimestamp(item.received_at_ms / 1000, UTC),
-        "status": item.status, "risk_score": p["risk_score"], "risk_category": p["risk_category"],
-        "confidence": p["confidence"], "flags": p["flags"], "screening_time_ms": p["screening_time_ms"],
-        "model_version": p["model_version"], "screened_at": now,
-    }
-
-
-def _upsert_authors(db: DbSession, screened: Sequence[Screened], now: datetime) -> None:
-    counts: dict[tuple[str, str], list[int]] = {}
-    for item in screened:
-        key = (item.event["platform"], item.event["author_id"])
-        seen = counts.setdefault(key, [0, 0])
-        seen[0] += 1
-        seen[1] += item.status == "needs_review"
-    rows = [{"platform": p, "user_id": u, "message_count": m, "flagged_count": f, "last_seen": now}
-            for (p, u), (m, f) in sorted(counts.items())]
-    stmt = insert(User).values(rows)
-    db.execute(stmt.on_conflict_do_update(
-        index_elements=["platform", "user_id"],
-        set_={"message_count": User.message_count + stmt.excluded.message_count,
-              "flagged_count": User.flagged_count + stmt.excluded.flagged_count,
-              "last_seen": func.greatest(User.last_seen, stmt.excluded.last_seen)}))
-
-
-def _upsert_sessions(db: DbSession, sessions: dict[str, dict[str, Any]]) -> None:
-    if not sessions:
-        return
-    rows = [{
-        "session_id": s["session_id"], "platform": s["platform"], "channel_id": s["channel_id"],
-        "participants": s["participants"], "message_count": s["message_count"],
-        "started_at": datetime.fromtimestamp(s["started_at_ms"] / 1000, UTC),
-        "last_event_at": datetime.fromtimestamp(s["last_event_at_ms"] / 1000, UTC),
-        "escalation_score": s["escalation_score"], "harassment_flags_count": s["harassment_flags_count"],
-        "temporal_features": s["temporal_features"],
-    } for _, s in sorted(sessions.items())]
-    stmt = insert(SessionRow).values(rows)
-    # The Redis state is the newest truth for the conversation; the row is its snapshot.
-    db.execute(stmt.on_conflict_do_update(
-        index_elements=["session_id"],
-        set_={col: stmt.excluded[col] for col in (
-            "participants", "message_count", "started_at", "last_event_at", "escalation_score",
-            "harassment_flags_count", "temporal_features")} | {"updated_at": func.now()}))
-
-
-def publish(client: redis.Redis, result: BatchResult, maxlen: int) -> None:
-    screened, sessions = result.screened, result.sessions
-    if not screened:
+def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> None:
+    """Mirror the committed batch into the streams (and cache embeddings for the context stage)."""
+    if not result.screened:
         return
     pipe = client.pipeline(transaction=False)
     screened_at = int(time.time() * 1000)
-    for item in screened:
+    for item in result.screened:
         e = item.event
-        session = sessions.get(e["session_id"], {})
+        session = result.sessions.get(e["session_id"], {})
         data = {"event": e, "risk_prediction": item.prediction, "status": item.status,
                 "session": {"session_id": e["session_id"], "escalation_score": session.get("escalation_score"),
                             "message_count": session.get("message_count")}}
@@ -178,32 +189,16 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int) -> None:
         streams.add_many(pipe, streams.SCREENED, [fields], maxlen)
         if item.status == "needs_review":
             streams.add_many(pipe, streams.REASONING_QUEUE, [fields], maxlen)
+        if item.embedding is not None:
+            pipe.set(f"embedding:{e['event_id']}", _pack(item.embedding), ex=embedding_ttl_s)
+    for alert in result.alerts:
+        streams.add_many(pipe, streams.ALERTS, [streams.entry(alert["event_id"] or "", alert["platform"], alert)],
+                         maxlen)
     pipe.execute()
 
 
-@dataclass(frozen=True)
-class BatchResult:
-    screened: list[Screened]
-    sessions: dict[str, dict[str, Any]]
-
-
-def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbSession,
-                 client: redis.Redis, settings: Settings) -> BatchResult:
-    """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes."""
-    done = already_screened(db, [i["event"] for i in items])
-    todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
-    if not todo:
-        return BatchResult([], {})
-    events = [i["event"] for i in todo]
-    predictions = score(screener, events, settings.SCREENING_THRESHOLD)
-    store = SessionStore(client, ttl_s=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
-                         threshold=settings.SCREENING_THRESHOLD)
-    sessions = update_sessions(store, events, predictions)
-    screened = [Screened(i["event"], int(i["received_at"]), p,
-                         "needs_review" if p["risk_score"] >= settings.SCREENING_THRESHOLD else "screened")
-                for i, p in zip(todo, predictions, strict=True)]
-    persist(db, screened, sessions)
-    return BatchResult(screened, sessions)
+def _pack(embedding: Sequence[float]) -> str:
+    return json.dumps([round(float(x), 6) for x in embedding])
 
 
 def _unique(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

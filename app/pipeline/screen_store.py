@@ -1,0 +1,96 @@
+"""Screening's writes: events with their predictions, authors, session snapshots and alerts, in bulk.
+
+All statements are upserts keyed on the natural keys, so a retried batch changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, literal
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session as DbSession
+
+from app.models import Alert, Event, User
+from app.models import Session as SessionRow
+
+if TYPE_CHECKING:
+    from app.pipeline.screen import Screened
+
+PREDICTION_COLUMNS = ("status", "risk_score", "risk_category", "confidence", "flags",
+                      "screening_time_ms", "model_version", "screened_at")
+SESSION_COLUMNS = ("participants", "message_count", "started_at", "last_event_at", "escalation_score",
+                   "harassment_flags_count", "temporal_features")
+
+
+def ms_to_dt(ms: int | float) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> None:
+    rows = [_event_row(item, now) for item in screened]
+    stmt = insert(Event).values(rows)
+    db.execute(stmt.on_conflict_do_update(
+        index_elements=["platform", "event_id"],
+        set_={col: stmt.excluded[col] for col in PREDICTION_COLUMNS},
+        where=Event.status == "received"))
+
+
+def _event_row(item: Screened, now: datetime) -> dict[str, Any]:
+    e, p = item.event, item.prediction
+    return {
+        "event_id": e["event_id"], "platform": e["platform"], "session_id": e["session_id"],
+        "channel_id": e["channel_id"], "author_id": e["author_id"], "user_id": e.get("user_id"),
+        "content": e["content"], "metadata": e["metadata"],
+        "occurred_at": datetime.fromisoformat(e["metadata"]["timestamp"]),
+        "received_at": ms_to_dt(item.received_at_ms),
+        "status": item.status, "risk_score": p["risk_score"], "risk_category": p["risk_category"],
+        "confidence": p["confidence"], "flags": p["flags"], "screening_time_ms": p["screening_time_ms"],
+        "model_version": p["model_version"], "screened_at": now,
+    }
+
+
+def save_authors(db: DbSession, screened: Sequence[Screened], now: datetime) -> list[Any]:
+    """Count messages and flags per author; returns the new totals for the standing cache."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for item in screened:
+        seen = counts.setdefault((item.event["platform"], item.event["author_id"]), [0, 0])
+        seen[0] += 1
+        seen[1] += item.status == "needs_review"
+    rows = [{"platform": p, "user_id": u, "message_count": m, "flagged_count": f, "last_seen": now,
+             "reputation": 1.0 - min(1.0, f / 6)}
+            for (p, u), (m, f) in sorted(counts.items())]
+    stmt = insert(User).values(rows)
+    flagged = User.flagged_count + stmt.excluded.flagged_count
+    result = db.execute(stmt.on_conflict_do_update(
+        index_elements=["platform", "user_id"],
+        set_={"message_count": User.message_count + stmt.excluded.message_count,
+              "flagged_count": flagged,
+              "reputation": literal(1.0) - func.least(1.0, (flagged + 2 * User.violation_count) / 6.0),
+              "last_seen": func.greatest(User.last_seen, stmt.excluded.last_seen)},
+    ).returning(User.platform, User.user_id, User.message_count, User.flagged_count, User.violation_count))
+    return list(result)
+
+
+def save_sessions(db: DbSession, sessions: dict[str, dict[str, Any]]) -> None:
+    if not sessions:
+        return
+    rows = [{
+        "session_id": s["session_id"], "platform": s["platform"], "channel_id": s["channel_id"],
+        "participants": s["participants"], "message_count": s["message_count"],
+        "started_at": ms_to_dt(s["started_at_ms"]), "last_event_at": ms_to_dt(s["last_event_at_ms"]),
+        "escalation_score": s["escalation_score"], "harassment_flags_count": s["harassment_flags_count"],
+        "temporal_features": s["temporal_features"] | {"targets_summary": s["targets"]},
+    } for _, s in sorted(sessions.items())]
+    stmt = insert(SessionRow).values(rows)
+    # The Redis state is the newest truth for the conversation; the row is its snapshot.
+    db.execute(stmt.on_conflict_do_update(
+        index_elements=["session_id"],
+        set_={col: stmt.excluded[col] for col in SESSION_COLUMNS} | {"updated_at": func.now()}))
+
+
+def save_alerts(db: DbSession, alerts: Sequence[dict[str, Any]]) -> None:
+    if alerts:
+        db.execute(insert(Alert).values(list(alerts)).on_conflict_do_nothing(index_elements=["alert_id"]))

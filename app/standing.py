@@ -1,0 +1,69 @@
+"""An author's standing across sessions, so a repeat offender is recognised in a new channel.
+
+PostgreSQL (``users``) is the record; Redis keeps a one-hour copy per author so screening reads it
+without a database round trip: ``user:reputation:{platform}:{user_id}``. The design names the key
+``user:reputation:{user_id}``; the platform is part of it here because ids are only unique per
+platform (a web chat's "42" is not Discord's "42").
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session as DbSession
+
+from app.models import User
+
+TTL_S = 3600
+Key = tuple[str, str]
+
+
+def reputation_key(platform: str, user_id: str) -> str:
+    return f"user:reputation:{platform}:{user_id}"
+
+
+def standing_of(message_count: int, flagged_count: int, violation_count: int) -> dict[str, Any]:
+    """``prior`` 0 (clean) → 1 (repeat offender) from flagged messages and applied actions;
+    ``reputation`` is its complement, the 0-1 figure the API and moderators see."""
+    prior = min(1.0, (flagged_count + 2 * violation_count) / 6)
+    return {"messages": message_count, "flagged": flagged_count, "violations": violation_count,
+            "prior": round(prior, 4), "reputation": round(1 - prior, 4)}
+
+
+def priors(client: redis.Redis, db: DbSession, authors: Iterable[Key]) -> dict[Key, float]:
+    """The prior of each author: Redis first, PostgreSQL for the misses (then cached)."""
+    keys = sorted(set(authors))
+    if not keys:
+        return {}
+    cached = client.mget([reputation_key(p, u) for p, u in keys])
+    out: dict[Key, float] = {}
+    missing: list[Key] = []
+    for key, raw in zip(keys, cached, strict=True):
+        if raw:
+            out[key] = json.loads(raw)["prior"]
+        else:
+            missing.append(key)
+    if missing:
+        rows = db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
+                                 User.violation_count).where(tuple_(User.platform, User.user_id).in_(missing)))
+        found = {(r[0], r[1]): standing_of(r[2], r[3], r[4]) for r in rows}
+        for key in missing:
+            out[key] = found[key]["prior"] if key in found else 0.0
+        cache(client, found.items())
+    return out
+
+
+def cache(client: redis.Redis, standings: Iterable[tuple[Key, dict[str, Any]]]) -> None:
+    pipe = client.pipeline(transaction=False)
+    for (platform, user_id), standing in standings:
+        pipe.set(reputation_key(platform, user_id), json.dumps(standing), ex=TTL_S)
+    pipe.execute()
+
+
+def refresh(client: redis.Redis, rows: Sequence[Any]) -> None:
+    """Re-cache after an update that RETURNING gave us (platform, user_id, messages, flagged, violations)."""
+    cache(client, (((r[0], r[1]), standing_of(r[2], r[3], r[4])) for r in rows))

@@ -1,0 +1,116 @@
+"""The temporal model on real Redis: ordering, duplicates, concurrency, and what raises risk."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from app.sessions import SessionParams, SessionStore, SessionUpdate
+
+T0 = 1_790_000_000_000
+PLACE = {"web:c": ("web", "c")}
+
+
+@pytest.fixture
+def store(rds):  # type: ignore[no-untyped-def]
+    return SessionStore(rds, SessionParams())
+
+
+def msg(n: int, author: str, risk: float, *, target: str | None = None, hostile: bool = True, at_s: float = 0,
+        prior: float = 0.0) -> SessionUpdate:
+    return SessionUpdate(f"e{n}", "web:c", T0 + int(at_s * 1000), risk, hostile, author, target, prior)
+
+
+def test_out_of_order_and_duplicate_events_give_the_same_state(store, rds):
+    ordered = [msg(i, f"a{i % 2}", 0.1, hostile=False, at_s=i * 10) for i in range(6)]
+    shuffled = [ordered[i] for i in (3, 0, 5, 1, 4, 2)] + [ordered[2], ordered[4]]
+    store.update(shuffled[:4], PLACE)
+    result = store.update(shuffled[4:], PLACE)["web:c"]
+    contract = result.contract
+    assert contract["message_count"] == 6
+    assert contract["temporal_features"]["intervals"] == [10.0] * 5
+    assert contract["time_span_minutes"] == pytest.approx(50 / 60, abs=1e-3)
+    assert set(result.verdicts) == {"e2", "e4"}  # the repeated e2 and e4 get no second verdict
+
+
+def test_concurrent_workers_never_lose_an_update(rds):
+    def worker(k: int) -> None:
+        own = SessionStore(rds, SessionParams())
+        for i in range(25):
+            own.update([msg(k * 100 + i, f"a{k}", 0.1, hostile=False, at_s=i)], PLACE)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    contract = SessionStore(rds, SessionParams()).get("web:c")
+    assert contract["message_count"] == 100
+    assert {p["user_id"]: p["message_count"] for p in contract["participants"]} == {f"a{k}": 25 for k in range(4)}
+
+
+def test_friendly_profanity_between_regulars_does_not_escalate(store):
+    banter = [msg(i, ("sam", "kim")[i % 2], 0.55, target=("kim", "sam")[i % 2], hostile=False, at_s=i * 5)
+              for i in range(20)]
+    result = store.update(banter, PLACE)["web:c"]
+    assert all(v.final_risk == pytest.approx(0.55) and not v.flags for v in result.verdicts.values())
+    assert result.contract["escalation_score"] < 0.3
+    assert result.alerts == []
+
+
+def test_the_same_mild_insult_scores_higher_from_a_repeat_targeter(store):
+    first = store.update([msg(1, "troll", 0.5, target="vic", at_s=0)], PLACE)["web:c"].verdicts["e1"]
+    store.update([msg(2, "troll", 0.5, target="vic", at_s=30)], PLACE)
+    third = store.update([msg(3, "troll", 0.5, target="vic", at_s=60)], PLACE)["web:c"].verdicts["e3"]
+    assert first.final_risk == pytest.approx(0.5)
+    assert third.final_risk >= 0.7
+    assert "repeated_targeting" in third.flags
+
+
+def test_a_victim_answering_back_is_not_a_repeat_offender(store):
+    store.update([msg(1, "troll", 0.6, target="vic", at_s=0), msg(2, "troll", 0.6, target="vic", at_s=10),
+                  msg(3, "troll", 0.6, target="vic", at_s=20)], PLACE)
+    answers = store.update([msg(4, "vic", 0.45, target="troll", at_s=30), msg(5, "vic", 0.45, target="troll", at_s=40),
+                            msg(6, "vic", 0.45, target="troll", at_s=50)], PLACE)["web:c"]
+    assert "repeated_targeting" not in answers.verdicts["e6"].flags
+
+
+def test_a_raid_is_detected_by_the_third_author_and_alerts_once(store):
+    raid = [msg(i, f"fresh{i}", 0.45, target="streamer", at_s=i * 15) for i in range(6)]
+    verdicts, alerts = {}, []
+    for m in raid:
+        result = store.update([m], PLACE)["web:c"]
+        verdicts.update(result.verdicts)
+        alerts += result.alerts
+    assert "pile_on" not in verdicts["e1"].flags
+    assert "pile_on" in verdicts["e2"].flags  # the third distinct author
+    assert verdicts["e2"].final_risk >= 0.7
+    pile = [a for a in alerts if a["kind"] == "pile_on"]
+    assert len(pile) == 1 and pile[0]["target"] == "streamer" and len(pile[0]["authors"]) == 3
+
+
+def test_a_known_offender_is_recognised_in_a_new_channel(store):
+    clean = store.update([msg(1, "x", 0.6, target="v")], PLACE)["web:c"].verdicts["e1"]
+    other = {"web:d": ("web", "d")}
+    known = SessionUpdate("e2", "web:d", T0, 0.6, True, "y", "v", prior=1.0)
+    flagged = store.update([known], other)["web:d"].verdicts["e2"]
+    assert flagged.final_risk > clean.final_risk
+    assert "repeat_offender" in flagged.flags
+
+
+def test_switching_signals_off_keeps_state_but_never_raises_risk(rds):
+    off = SessionStore(rds, SessionParams(enabled=False))
+    raid = [msg(i, f"fresh{i}", 0.45, target="streamer", at_s=i) for i in range(5)]
+    result = off.update(raid, PLACE)["web:c"]
+    assert all(v.final_risk == pytest.approx(0.45) for v in result.verdicts.values())
+    assert result.contract["message_count"] == 5
+
+
+def test_escalation_alert_when_a_conversation_heats_up(store):
+    calm = [msg(i, "a", 0.05, hostile=False, at_s=i * 20) for i in range(5)]
+    store.update(calm, PLACE)
+    hot = [msg(10 + i, ("a", "b")[i % 2], 0.8, target=("b", "a")[i % 2], at_s=100 + i * 5) for i in range(8)]
+    result = store.update(hot, PLACE)["web:c"]
+    assert result.contract["escalation_score"] >= 0.6
+    assert [a["kind"] for a in result.alerts].count("escalation") == 1
