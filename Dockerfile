@@ -1,6 +1,6 @@
 # One image for every Python service of the stack (web, workers, migrate, flower).
 FROM python:3.11-slim
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PYTHONPATH=/srv
 WORKDIR /srv
 COPY requirements.txt .
 RUN pip install -r requirements.txt

@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench train eval lint services clean help
+.PHONY: run test bench train eval eval-sessions lint services clean help
 
 help:
 	@echo "make run    start the whole system (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
@@ -11,6 +11,7 @@ help:
 	@echo "make bench  latency/throughput benchmarks against a running stack it starts itself"
 	@echo "make train  retrain the screening model from ml/data (not in CI)"
 	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
+	@echo "make eval-sessions  replay conversations with and without the session signals"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +46,9 @@ train: $(VENV)/.train
 
 eval: $(VENV)/.train
 	$(BIN)/python -m ml.evaluate
+
+eval-sessions: $(VENV)/.dev
+	$(BIN)/python -m bench.eval_sessions
 
 lint: $(VENV)/.dev
 	$(BIN)/python -m ruff check .

@@ -21,7 +21,7 @@ from pathlib import Path
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("SAFETY_VAR_DIR", ROOT / "var")).resolve()
 BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("WEB_PORT", "8001"))
 FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
@@ -67,13 +67,15 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def commands() -> dict[str, list[str]]:
-    celery = str(BIN / "celery")
-    procs = {"web": [str(BIN / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app",
+    # ``python -m`` keeps the project root on sys.path; the ``celery`` script drops it again after
+    # loading the app, which breaks the lazy model import in the workers.
+    celery = [sys.executable, "-m", "celery"]
+    procs = {"web": [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app",
                      "--bind", f"0.0.0.0:{WEB_PORT}"]}
     for queue, extra in WORKERS.items():
-        procs[f"worker-{queue}"] = [celery, "-A", "tasks.celery_app", "worker", "-Q", queue,
+        procs[f"worker-{queue}"] = [*celery, "-A", "tasks.celery_app", "worker", "-Q", queue,
                                     "-n", f"{queue}@%h", "--loglevel", "INFO", *extra]
-    procs["flower"] = [celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}"]
+    procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}"]
     return procs
 
 
@@ -84,6 +86,7 @@ def run() -> int:
     metrics_dir = VAR / "prometheus"
     _fresh_dir(metrics_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         migrate(env)

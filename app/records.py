@@ -7,15 +7,16 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.config import PLATFORMS
 from app.db import session_scope
-from app.models import Action, Event
+from app.models import Action, Alert, Event, User
+from app.models import Session as SessionRow
 from app.pipeline.ingest import dedup_key
 from app.pipeline.screen import prediction_dict
-from app.redis_client import get_redis
 from app import streams
+from app.redis_client import get_redis
 
 EVENT_FIELDS = ("event_id", "platform", "user_id", "author_id", "content", "channel_id", "session_id")
 ACTION_FIELDS = ("action_id", "event_id", "action_type", "duration_hours", "user_id", "platform",
@@ -78,3 +79,64 @@ def screen_now(text: str, context: Sequence[str], model: str) -> dict[str, Any]:
     started = time.perf_counter()
     result = screener.screen([text], [list(context)])[0]
     return prediction_dict("", result, (time.perf_counter() - started) * 1000) | {"event_id": None}
+
+
+def session_record(session_id: str) -> dict[str, Any] | None:
+    """The live conversation from Redis, or its last snapshot once the idle TTL has expired it."""
+    from app.sessions import session_key, to_contract
+
+    raw = get_redis().get(session_key(session_id))
+    if raw:
+        return _public_session(to_contract(json.loads(raw)), live=True)
+    with session_scope() as db:
+        row = db.get(SessionRow, session_id)
+        if row is None:
+            return None
+        features = dict(row.temporal_features)
+        targets = features.pop("targets_summary", [])
+        contract = {"session_id": row.session_id, "platform": row.platform, "channel_id": row.channel_id,
+                    "participants": row.participants, "targets": targets, "message_count": row.message_count,
+                    "time_span_minutes": round((row.last_event_at - row.started_at).total_seconds() / 60, 3),
+                    "escalation_score": row.escalation_score,
+                    "harassment_flags_count": row.harassment_flags_count, "temporal_features": features}
+    return _public_session(contract, live=False)
+
+
+def _public_session(contract: dict[str, Any], *, live: bool) -> dict[str, Any]:
+    out = {k: v for k, v in contract.items() if not k.endswith("_at_ms")}
+    out["live"] = live
+    return out
+
+
+def user_record(platform: str, user_id: str) -> dict[str, Any] | None:
+    """An author's standing across sessions, with their recent actions."""
+    from app.standing import standing_of
+
+    with session_scope() as db:
+        user = db.scalars(select(User).where(User.platform == platform, User.user_id == user_id)).first()
+        if user is None:
+            return None
+        actions = db.scalars(select(Action).where(Action.platform == platform, Action.user_id == user_id)
+                             .order_by(Action.created_at.desc()).limit(20)).all()
+        sessions = db.execute(select(Event.session_id, func.count()).where(
+            Event.platform == platform, Event.author_id == user_id).group_by(Event.session_id)
+            .order_by(func.count().desc()).limit(20)).all()
+        standing = standing_of(user.message_count, user.flagged_count, user.violation_count)
+        return {"platform": platform, "user_id": user_id, "message_count": user.message_count,
+                "flagged_count": user.flagged_count, "violation_count": user.violation_count,
+                "reputation": standing["reputation"], "repeat_offender_score": standing["prior"],
+                "first_seen": user.first_seen.isoformat(), "last_seen": user.last_seen.isoformat(),
+                "sessions": [{"session_id": sid, "message_count": n} for sid, n in sessions],
+                "recent_actions": [_action(a) for a in actions]}
+
+
+def alert_list(limit: int = 50, session_id: str | None = None) -> list[dict[str, Any]]:
+    with session_scope() as db:
+        query = select(Alert).order_by(Alert.created_at.desc()).limit(limit)
+        if session_id:
+            query = query.where(Alert.session_id == session_id)
+        return [{"alert_id": a.alert_id, "kind": a.kind, "session_id": a.session_id, "platform": a.platform,
+                 "event_id": a.event_id, "target_user_id": a.target_user_id, "authors": a.authors,
+                 "escalation_score": a.escalation_score, "created_at": a.created_at.isoformat(),
+                 "acknowledged_at": a.acknowledged_at.isoformat() if a.acknowledged_at else None}
+                for a in db.scalars(query)]

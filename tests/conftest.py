@@ -8,8 +8,10 @@ tables and Redis are emptied between tests.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,11 +31,14 @@ TEST_API_KEY = "test-key-0123456789"
 
 
 @pytest.fixture(scope="session")
-def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def services() -> Iterator[dict[str, str]]:
     from app.embedded import EmbeddedPostgres, EmbeddedRedis
 
     started: list[Any] = []
-    base = tmp_path_factory.mktemp("services")
+    # Not pytest's tmp_path: that tree is private to root (0700), and PostgreSQL refuses to run as
+    # root, so the embedded server runs as its own user and needs to reach its data folder.
+    base = Path(tempfile.mkdtemp(prefix="safety-test-"))
+    base.chmod(0o755)
     admin_url = os.environ.get("DATABASE_URL")
     if not admin_url:
         pg = EmbeddedPostgres(base / "pg", database="postgres").start()
@@ -54,6 +59,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         _drop_database(admin_url, database_url)
         for service in reversed(started):
             service.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _psycopg_dsn(url: str) -> str:

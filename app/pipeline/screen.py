@@ -30,8 +30,10 @@ from app.models import Event
 from app.pipeline import screen_store
 from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate
 
-# Categories that make a message count as hostile for the conversation signals; profanity and spam
-# alone never heat a session, which is what keeps friendly banter from escalating.
+# Categories that never count as hostile for the conversation signals: profanity and spam alone never
+# heat a session, which is what keeps friendly banter from escalating. Anything else counts once its
+# risk passes the session model's ``min_boost`` (a "none" at 0.45 means the model is torn).
+NOT_HOSTILE = frozenset({"profanity", "spam"})
 HOSTILE = frozenset({"targeted_harassment", "hate", "threat", "sexual_harassment", "self_harm"})
 
 
@@ -116,7 +118,7 @@ def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predic
                    priors: dict[tuple[str, str], float]) -> dict[str, SessionResult]:
     """Update each conversation and fold its verdict into the prediction (final risk and flags)."""
     updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
-                             p["risk_category"] in HOSTILE, e["author_id"], target_of(e),
+                             p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
                              priors.get((e["platform"], e["author_id"]), 0.0))
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}

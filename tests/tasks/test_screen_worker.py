@@ -32,8 +32,9 @@ class Worker:
         cmd = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", self.queue,
                "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"{self.queue}-test@%h",
                "--without-gossip", "--without-mingle", "--without-heartbeat"]
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self.log.open("ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
         return self
 
     def kill(self) -> None:
@@ -48,6 +49,10 @@ class Worker:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        try:  # the prefork pool's children share the group; make sure none outlives the test
+            os.killpg(self.proc.pid, signal.SIGKILL) if self.proc else None
+        except ProcessLookupError:
+            pass
 
 
 @pytest.fixture
@@ -120,7 +125,7 @@ def test_session_and_author_snapshots_reach_postgres(client, auth, services, scr
         cur.execute("SELECT user_id, message_count, flagged_count FROM users ORDER BY user_id")
         users = cur.fetchall()
     conn.close()
-    assert count == 4 and flags == 2 and sorted(participants) == ["user0", "user1"]
+    assert count == 4 and flags == 2 and [p["user_id"] for p in participants] == ["user0", "user1"]
     assert users == [("user0", 2, 0), ("user1", 2, 2)]
 
 

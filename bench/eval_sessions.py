@@ -1,0 +1,331 @@
+"""Conversation benchmark: does seeing the conversation find repeat offenders without false flags?
+
+    make eval-sessions
+    python -m bench.eval_sessions --limit 200
+
+Real ordered conversations (the held-out ConvAbuse conversations and ToxiChat threads of the
+model's own split, so none was trained on) plus scenarios written here are replayed through the
+webhook code path: each message is POSTed to /v1/events/ingest with its timestamp, and the batch
+the webhook queued is screened by the same function the screening worker runs. The whole replay
+runs twice on fresh state, with the session signals off (the model and rules alone) and on, and the
+two are printed side by side.
+
+Per participant: recall of repeat offenders (two or more abusive messages in the conversation),
+messages until their first flag, precision of flagged participants (did they write anything
+abusive), and the false-flag rate on participants who wrote nothing abusive. Per raid: the
+message at which the pile-on was detected. And the time the session update adds per message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "ml" / "data"
+KEY = "eval-key"
+THRESHOLD = 0.7
+
+
+@dataclass
+class Message:
+    author: str
+    target: str | None
+    text: str
+    abusive: bool
+    at_s: float
+
+
+@dataclass
+class Conversation:
+    name: str
+    source: str
+    messages: list[Message]
+    raid_target: str | None = None  # scenarios: the person a raid is aimed at
+
+
+@dataclass
+class Outcome:
+    flagged: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
+    abusive: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
+    raid_detected_at: dict[str, int | None] = field(default_factory=dict)
+    session_ms: list[float] = field(default_factory=list)
+
+
+# --- conversations -------------------------------------------------------------------------------
+
+def convabuse(limit: int) -> list[Conversation]:
+    from ml.datasets import split_of
+
+    rows: dict[str, list[dict[str, str]]] = defaultdict(list)
+    with open(DATA / "convabuse" / "ConvAbuseEMNLPvalid.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows[row["conv_id"]].append(row)
+    with open(DATA / "convabuse" / "ConvAbuseEMNLPtrain.csv", newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            rows[row["conv_id"]].append(row)
+    out = []
+    for conv_id, turns in sorted(rows.items()):
+        if split_of(f"convabuse:{conv_id}") != "heldout" or len(turns) < 2:
+            continue
+        messages: list[Message] = []
+        for i, row in enumerate(sorted(turns, key=lambda r: float(r["example_id"]))):
+            user = f"user-{conv_id}"
+            messages.append(Message("agent", user, row["agent"], False, i * 40))
+            messages.append(Message(user, "agent", row["user"], _convabuse_abusive(row), i * 40 + 20))
+        out.append(Conversation(f"convabuse:{conv_id}", "convabuse", messages))
+    return out[:limit]
+
+
+def _convabuse_abusive(row: dict[str, str]) -> bool:
+    votes = defaultdict(int)
+    for key, value in row.items():
+        if "_is_abuse." in key and value.strip():
+            votes[key.split("_", 1)[1]] += int(float(value))
+    abusive = votes["is_abuse.-1"] + votes["is_abuse.-2"] + votes["is_abuse.-3"]
+    return abusive > votes["is_abuse.0"] + votes["is_abuse.1"]
+
+
+def toxichat(limit: int) -> list[Conversation]:
+    from ml.datasets import split_of
+
+    out = []
+    for name in ("train.jsonl", "dev.jsonl"):
+        with open(DATA / "toxichat" / name, encoding="utf-8") as handle:
+            for index, line in enumerate(handle):
+                if split_of(f"toxichat:{name}:{index}") != "heldout":
+                    continue
+                turns = json.loads(line)["reddit_thread"]
+                messages, previous = [], None
+                for i, turn in enumerate(turns):
+                    author = f"t{index}-{i}"
+                    messages.append(Message(author, previous, turn["text"].replace("Title:", "").strip(),
+                                            turn["offense_label"] == "Offensive", i * 60))
+                    previous = author
+                out.append(Conversation(f"toxichat:{name}:{index}", "toxichat", messages))
+    return out[:limit]
+
+
+def scenarios() -> list[Conversation]:
+    """Written for this benchmark: the situations moderators describe, with known ground truth."""
+    banter = ["lmao you absolute donkey, how did you miss that", "shut up, you whiffed three shots in a row",
+              "gg ez, you guys are trash lol", "fuck yeah what a clutch", "that play was fucking sick",
+              "you're such a noob haha, love you man", "damn bro carried us", "ok that was hilarious, rematch?"]
+    friends = [Message(("sam", "kim", "lee")[i % 3], ("kim", "lee", "sam")[i % 3], text, False, i * 8)
+               for i, text in enumerate(banter * 2)]
+    slow = [Message("dan", "eve", "hey eve, nice stream today", False, 0),
+            Message("eve", None, "thanks everyone for coming!", False, 30),
+            Message("dan", "eve", "why did you ignore my question", False, 120),
+            Message("dan", "eve", "you always ignore me, it's annoying", False, 240),
+            Message("dan", "eve", "you're honestly pathetic", True, 330),
+            Message("eve", "dan", "please stop", False, 360),
+            Message("dan", "eve", "nobody even likes you, you're worthless", True, 400),
+            Message("dan", "eve", "shut up you stupid attention seeker", True, 430)]
+    raid = [Message("streamer", None, "welcome in everyone!", False, 0)]
+    raid += [Message(f"fresh{i}", "streamer", text, True, 20 + i * 15) for i, text in enumerate([
+        "this streamer is so cringe lol", "get off twitch nobody wants you", "you're so annoying just quit",
+        "worst streamer ever, you're a joke", "lmao look at this loser", "quit streaming you clown"])]
+    victim = [Message("bully", "kid", "you're a fat loser, everyone laughs at you", True, 0),
+              Message("kid", "bully", "leave me alone", False, 20),
+              Message("bully", "kid", "cry more, you pathetic idiot", True, 40),
+              Message("kid", "bully", "you're the idiot, go away", False, 60),
+              Message("bully", "kid", "nobody wants you here, kill yourself", True, 80)]
+    return [Conversation("scenario:banter", "scenarios", friends),
+            Conversation("scenario:slow-escalation", "scenarios", slow),
+            Conversation("scenario:raid", "scenarios", raid, raid_target="streamer"),
+            Conversation("scenario:victim-answers-back", "scenarios", victim)]
+
+
+# --- replay --------------------------------------------------------------------------------------
+
+def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, str]) -> Outcome:
+    from app import streams
+    from app.config import Settings, set_settings
+    from app.db import session_scope
+    from app.pipeline import screen
+    from app.redis_client import redis_for
+    from app.sessions import SessionParams
+    from ml.screening import get_screener
+    from web import create_app
+
+    settings = Settings.from_mapping(env | {"API_KEYS": KEY, "INGEST_RATE_PER_S": "1e9", "INGEST_BURST": "1000000000"})
+    client = create_app(env | {"API_KEYS": KEY, "INGEST_RATE_PER_S": "1e9", "INGEST_BURST": "1000000000"}).test_client()
+    set_settings(settings)
+    rds = redis_for(settings.redis_url)
+    screener = get_screener(settings.SCREENING_MODEL)
+    params = SessionParams(threshold=settings.SCREENING_THRESHOLD, enabled=enabled)
+    _time_session_updates(rds, params)
+    outcome = Outcome()
+    base = 1_790_000_000.0
+    for n, conv in enumerate(conversations):
+        if n and n % 50 == 0:
+            print(f"    {'on ' if enabled else 'off'}: {n}/{len(conversations)} conversations", flush=True)
+        channel = conv.name.replace(":", "-")
+        raid_authors: set[str] = set()
+        for i, m in enumerate(conv.messages):
+            event = {"event_id": f"{channel}-{i}", "platform": "web", "author_id": m.author, "user_id": m.target,
+                     "channel_id": channel, "content": m.text[:8000] or ".", "metadata": {"timestamp": base + m.at_s}}
+            resp = client.post("/v1/events/ingest", json=event, headers={"X-API-Key": KEY})
+            assert resp.status_code == 202, resp.get_json()
+            [(entry_id, fields)] = rds.xrange(streams.RAW)
+            rds.delete("screening")  # the queued message is consumed right here, by the worker's function
+            item = {"event": json.loads(fields["data"]), "received_at": int(fields["received_at"])}
+            rds.xdel(streams.RAW, entry_id)
+            started = time.perf_counter()
+            with session_scope() as db:
+                result = screen.screen_batch([item], screener=screener, db=db, client=rds, settings=settings,
+                                             params=params)
+            outcome.session_ms.append((time.perf_counter() - started) * 1000)
+            [done] = result.screened
+            key = (conv.name, m.author)
+            outcome.flagged[key].append(done.prediction["risk_score"] >= THRESHOLD)
+            outcome.abusive[key].append(m.abusive)
+            if conv.raid_target and m.target == conv.raid_target:
+                raid_authors.add(m.author)
+                if "pile_on" in done.prediction["flags"] and conv.name not in outcome.raid_detected_at:
+                    outcome.raid_detected_at[conv.name] = len(raid_authors)
+        if conv.raid_target:
+            outcome.raid_detected_at.setdefault(conv.name, None)
+    return outcome
+
+
+def _time_session_updates(rds: Any, params: Any) -> None:
+    """Warm the Lua script cache so the first conversation does not pay for loading it."""
+    from app.sessions import SessionStore, SessionUpdate
+
+    SessionStore(rds, params).update([SessionUpdate("warm", "web:warm", 0, 0.0, False, "w", None)],
+                                     {"web:warm": ("web", "warm")})
+
+
+def session_update_latency(env: dict[str, str], n: int = 2000) -> dict[str, float]:
+    """The session update alone (one Lua call per message, 50-message window), in ms."""
+    from app.redis_client import redis_for
+    from app.sessions import SessionParams, SessionStore, SessionUpdate
+
+    rds = redis_for(env["REDIS_URL"])
+    store = SessionStore(rds, SessionParams())
+    times = []
+    for i in range(n):
+        update = SessionUpdate(f"lat{i}", f"web:lat{i % 20}", 1_790_000_000_000 + i * 1000, 0.5, i % 3 == 0,
+                               f"a{i % 7}", f"a{(i + 1) % 7}")
+        started = time.perf_counter()
+        store.update([update], {f"web:lat{i % 20}": ("web", f"lat{i % 20}")})
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {"p50_ms": times[len(times) // 2], "p99_ms": times[int(len(times) * 0.99)]}
+
+
+# --- metrics -------------------------------------------------------------------------------------
+
+def participant_metrics(outcome: Outcome, source: str | None = None) -> dict[str, Any]:
+    keys = [k for k in outcome.flagged if source is None or k[0].startswith(source)]
+    repeat = [k for k in keys if sum(outcome.abusive[k]) >= 2]
+    clean = [k for k in keys if not any(outcome.abusive[k])]
+    flagged = [k for k in keys if any(outcome.flagged[k])]
+    caught = [k for k in repeat if any(outcome.flagged[k])]
+    until = []
+    for k in caught:
+        abusive_seen = 0
+        for was_abusive, was_flagged in zip(outcome.abusive[k], outcome.flagged[k], strict=True):
+            abusive_seen += was_abusive
+            if was_flagged:
+                until.append(max(abusive_seen, 1))
+                break
+    return {
+        "participants": len(keys), "repeat_offenders": len(repeat), "clean": len(clean),
+        "recall_repeat": _ratio(len(caught), len(repeat)),
+        "precision_flagged": _ratio(sum(1 for k in flagged if any(outcome.abusive[k])), len(flagged)),
+        "false_flag_rate": _ratio(sum(1 for k in clean if any(outcome.flagged[k])), len(clean)),
+        "msgs_to_first_flag": round(statistics.mean(until), 2) if until else None,
+    }
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 3) if b else None
+
+
+def table(off: Outcome, on: Outcome) -> str:
+    rows = ["participants", "repeat_offenders", "clean", "recall_repeat", "precision_flagged", "false_flag_rate",
+            "msgs_to_first_flag"]
+    out = []
+    for source in (None, "convabuse", "toxichat", "scenario"):
+        a, b = participant_metrics(off, source), participant_metrics(on, source)
+        out.append(f"\n{source or 'all'}:{'':<14}{'sessions off':>14}{'sessions on':>14}")
+        for row in rows:
+            out.append(f"  {row:<22}{_fmt(a[row]):>14}{_fmt(b[row]):>14}")
+    for name in on.raid_detected_at:
+        out.append(f"\nraid {name}: detected at author #{off.raid_detected_at.get(name)} (off) vs "
+                   f"#{on.raid_detected_at[name]} (on)")
+    return "\n".join(out)
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+# --- driver --------------------------------------------------------------------------------------
+
+def fresh_state(env: dict[str, str]) -> None:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    from app.db import sqlalchemy_url
+    from app.redis_client import redis_for
+
+    redis_for(env["REDIS_URL"]).flushdb()
+    url = make_url(sqlalchemy_url(env["DATABASE_URL"])).set(drivername="postgresql")
+    conn = psycopg2.connect(url.render_as_string(hide_password=False))
+    with conn, conn.cursor() as cur:
+        cur.execute("SET session_replication_role = replica")
+        cur.execute("TRUNCATE events, users, sessions, actions, audit_log, alerts")
+    conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=400, help="conversations per dataset")
+    args = parser.parse_args(argv)
+    import subprocess
+
+    from app.embedded import EmbeddedPostgres, EmbeddedRedis
+
+    conversations = convabuse(args.limit) + toxichat(args.limit) + scenarios()
+    print(f"{len(conversations)} conversations, {sum(len(c.messages) for c in conversations)} messages", flush=True)
+    with tempfile.TemporaryDirectory(prefix="safety-eval-") as tmp:
+        pg = EmbeddedPostgres(Path(tmp) / "pg").start()
+        rd = EmbeddedRedis(Path(tmp) / "redis").start()
+        try:
+            env = {**os.environ, "DATABASE_URL": pg.url, "REDIS_URL": rd.url, "LOG_LEVEL": "WARNING"}
+            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+                           capture_output=True)
+            results = {}
+            for enabled in (False, True):
+                fresh_state(env)
+                print(f"replaying with session signals {'on' if enabled else 'off'}...", flush=True)
+                results[enabled] = replay(conversations, enabled=enabled, env=env)
+            fresh_state(env)
+            latency = session_update_latency(env)
+        finally:
+            rd.stop()
+            pg.stop()
+    print(table(results[False], results[True]))
+    on = results[True].session_ms
+    print(f"\nscreening per message incl. session update and PostgreSQL writes (sessions on): "
+          f"p50 {statistics.median(on):.2f} ms")
+    print(f"session update alone (Lua, one call per message): p50 {latency['p50_ms']:.3f} ms, "
+          f"p99 {latency['p99_ms']:.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The screening runtime: normalise, n-gram model in onnxruntime, calibration, rules.
+
+The screening worker calls ``get_screener().screen(texts, contexts)`` on batches of messages.
+Only numpy and onnxruntime are needed here (no scikit-learn); the model files live under
+ml/models/<name>/ (model.onnx + meta.json, written by ``python -m ml.train_ngram``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ml import features, rules
+from ml.normalise import normalise
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+DEFAULT_MODEL = "ngram-v1"
+DEFAULT_THREADS = 1
+MAX_SCREEN_CHARS = 8000  # the ingest edge's MAX_MESSAGE_CHARS; longer input is cut, not refused
+UNCERTAIN_BELOW = 0.35  # confidence under which the cascade should ask a stronger model
+
+_MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+
+
+@dataclass(frozen=True)
+class Screening:
+    risk_score: float  # 0-1, calibrated probability that a moderator is needed
+    risk_category: str  # one of the 8 categories
+    confidence: float  # 0-1, how sure the model is about the category/score
+    flags: list[str]  # rule hits and model explanations, e.g. ["targeting_behavior"]
+    model_version: str  # e.g. "ngram-v1+rules-1"
+    embedding: list[float] | None = None  # None for the n-gram model
+
+
+class Screener:
+    """One loaded model plus the rules; safe to share between threads (onnxruntime sessions are)."""
+
+    model_version: str
+
+    def __init__(self, session: ort.InferenceSession, meta: dict[str, Any]) -> None:
+        self._session = session
+        self.meta = meta
+        self.model_version = str(meta["model_version"])
+        self.categories: tuple[str, ...] = tuple(meta["categories"])
+        benign = set(meta["benign_categories"])
+        self._benign = np.array([name in benign for name in self.categories])
+        self._slope = float(meta["calibration"]["slope"])
+        self._intercept = float(meta["calibration"]["intercept"])
+
+    @classmethod
+    def load(cls, name: str | None = None, models_dir: Path = MODELS_DIR) -> Screener:
+        """Load ml/models/<name>/; ``name`` defaults to $SCREENING_MODEL, then "ngram-v1"."""
+        name = name or os.environ.get("SCREENING_MODEL") or DEFAULT_MODEL
+        available = available_models(models_dir)
+        if name not in available or not _MODEL_NAME.match(name):
+            raise ValueError(f"unknown screening model {name!r}; available: {', '.join(available) or 'none'}")
+        folder = models_dir / name
+        meta = json.loads((folder / "meta.json").read_text())
+        _check_features(meta, name)
+        return cls(_open_session(folder / "model.onnx"), meta)
+
+    def screen(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Screening]:
+        """Screen a batch; one result per text, in order. ``contexts[i]`` are the messages
+        before ``texts[i]``, oldest first."""
+        if contexts is not None and len(contexts) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(contexts)} contexts")
+        if not texts:
+            return []
+        clipped = [_as_text(text, index)[:MAX_SCREEN_CHARS] for index, text in enumerate(texts)]
+        normalised = [normalise(text) for text in clipped]
+        probabilities = self.predict_proba(normalised)
+        risks = self.calibrate(probabilities)
+        return [
+            self._decide(probabilities[index], float(risks[index]),
+                         rules.check(text, contexts[index] if contexts else (), normalised[index]))
+            for index, text in enumerate(clipped)
+        ]
+
+    def predict_proba(self, normalised: Sequence[str]) -> np.ndarray:
+        """Model probabilities [batch, categories] for already normalised texts."""
+        batch = features.hash_batch([features.model_text(text) for text in normalised])
+        feed = {"ids": batch.ids, "segments": batch.segments,
+                "n_rows": np.array([batch.n_rows], dtype=np.int64)}
+        return self._session.run(None, feed)[0]
+
+    def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
+        """Calibrated probability that a moderator is needed (any non-benign category)."""
+        score = np.clip(1.0 - probabilities[:, self._benign].sum(axis=1), 1e-6, 1 - 1e-6)
+        return 1.0 / (1.0 + np.exp(-(self._slope * np.log(score / (1 - score)) + self._intercept)))
+
+    def _decide(self, probabilities: np.ndarray, risk: float, rule: rules.RuleResult) -> Screening:
+        """Combine the model's risk and category with the rules' floor, ceiling and flags."""
+        attention = self._best(probabilities, ~self._benign)
+        benign = self._best(probabilities, self._benign)
+        category = attention if risk >= 0.5 else benign
+        confidence = self._confidence(probabilities, risk, category)
+        flags = list(rule.flags)
+        if rule.floor is not None and rule.floor_category is not None:
+            # The rule names the category unless the model is at least as sure of a worse one.
+            model_overrides = risk >= rule.floor and _more_severe(attention, rule.floor_category) == attention
+            category = attention if model_overrides else rule.floor_category
+            if risk < rule.floor:
+                risk, confidence = rule.floor, max(confidence, rule.floor)
+        elif rule.ceiling is not None and risk > rule.ceiling:
+            risk = rule.ceiling
+            if risk < 0.5:
+                category, confidence = benign, max(confidence, 1.0 - rule.ceiling)
+        elif confidence < UNCERTAIN_BELOW:
+            flags.append("model_uncertain")
+        return Screening(round(risk, 4), category, round(confidence, 4), flags, self.model_version)
+
+    def _best(self, probabilities: np.ndarray, mask: np.ndarray) -> str:
+        masked = np.where(mask, probabilities, -1.0)
+        return self.categories[int(np.argmax(masked))]
+
+    def _confidence(self, probabilities: np.ndarray, risk: float, category: str) -> float:
+        """Geometric mean of how far the risk is from a coin flip and how dominant the chosen
+        category is among the categories on its side (benign or needing attention)."""
+        side = self._benign if category in self.meta["benign_categories"] else ~self._benign
+        share = probabilities[self.categories.index(category)] / max(float(probabilities[side].sum()), 1e-9)
+        return float(np.sqrt(abs(2.0 * risk - 1.0) * share))
+
+
+def available_models(models_dir: Path = MODELS_DIR) -> list[str]:
+    """Names of the model folders that hold both model.onnx and meta.json."""
+    if not models_dir.is_dir():
+        return []
+    return sorted(path.name for path in models_dir.iterdir()
+                  if (path / "model.onnx").is_file() and (path / "meta.json").is_file())
+
+
+_cache: dict[str, Screener] = {}
+_cache_lock = threading.Lock()
+
+
+def get_screener(name: str | None = None) -> Screener:
+    """The process-wide screener for ``name``: loaded on first use, then kept warm."""
+    name = name or os.environ.get("SCREENING_MODEL") or DEFAULT_MODEL
+    with _cache_lock:
+        if name not in _cache:
+            _cache[name] = Screener.load(name)
+        return _cache[name]
+
+
+def _open_session(path: Path) -> ort.InferenceSession:
+    """One intra-op thread by default: screening runs many small batches on a shared box, and
+    more threads only add contention there. SCREENING_THREADS overrides it."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("SCREENING_THREADS", DEFAULT_THREADS))
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _check_features(meta: dict[str, Any], name: str) -> None:
+    """Refuse a model hashed with other feature settings: it would load fine and score nonsense."""
+    expected = {"bucket_bits": features.BUCKET_BITS, "char_ngrams": list(features.CHAR_NGRAMS),
+                "max_chars": features.MAX_CHARS}
+    actual = {key: meta.get("features", {}).get(key) for key in expected}
+    if actual != expected:
+        raise ValueError(f"model {name!r} was trained with features {actual}, this code hashes {expected}")
+
+
+def _as_text(text: object, index: int) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
+    return text
+
+
+def _more_severe(first: str, second: str) -> str:
+    return min(first, second, key=rules.SEVERITY.index)

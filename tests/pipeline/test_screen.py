@@ -1,0 +1,83 @@
+"""app.pipeline.screen on real PostgreSQL and Redis with the shipped model (no broker needed)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from app import streams
+from app.db import session_scope
+from app.pipeline import screen
+from app.schemas import EventSchema
+from app.sessions import SessionParams
+from tests.conftest import make_event
+
+INSULT = "you are pathetic and stupid, everyone here hates you"
+
+
+@pytest.fixture(scope="module")
+def screener():  # type: ignore[no-untyped-def]
+    from ml.screening import get_screener
+
+    return get_screener()
+
+
+def items(*events: dict) -> list[dict]:
+    now = int(time.time() * 1000)
+    return [{"event": EventSchema().load(e), "received_at": now} for e in events]
+
+
+def run(batch, screener, rds, settings, params=None):  # type: ignore[no-untyped-def]
+    with session_scope() as db:
+        result = screen.screen_batch(batch, screener=screener, db=db, client=rds, settings=settings, params=params)
+    screen.publish(rds, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
+    return result
+
+
+def test_each_event_gets_a_prediction_and_a_status(screener, rds, settings):
+    result = run(items(make_event(1, content="gg well played"), make_event(2, content=INSULT)), screener, rds,
+                 settings)
+    by_id = {s.event["event_id"]: s for s in result.screened}
+    assert by_id["evt-1"].status == "screened" and by_id["evt-2"].status == "needs_review"
+    assert by_id["evt-2"].prediction["risk_category"] in screen.HOSTILE
+    assert by_id["evt-2"].prediction["model_version"] == screener.model_version
+    assert rds.xlen(streams.SCREENED) == 2 and rds.xlen(streams.REASONING_QUEUE) == 1
+
+
+def test_a_second_run_of_the_same_batch_does_nothing(screener, rds, settings):
+    batch = items(make_event(1, content=INSULT))
+    run(batch, screener, rds, settings)
+    again = run(batch, screener, rds, settings)
+    assert again.screened == [] and rds.xlen(streams.SCREENED) == 1
+
+
+def test_a_raid_flags_insults_from_the_third_author_on(screener, rds, settings):
+    base = 1_790_000_000
+    raid = [make_event(i, author_id=f"fresh{i}", user_id="streamer", channel_id="stream",
+                       content="go away you weirdo",
+                       metadata={"timestamp": base + i * 20}) for i in range(5)]
+    flagged = [run(items(event), screener, rds, settings).screened[0] for event in raid]
+    assert "pile_on" in flagged[2].prediction["flags"]
+    assert all(s.status == "needs_review" for s in flagged[2:])
+    alerts = [streams.decode(f) for _, f in rds.xrange(streams.ALERTS)]
+    assert [a["data"]["kind"] for a in alerts].count("pile_on") == 1
+
+
+def test_session_signals_off_is_the_model_alone(screener, rds, settings):
+    raid = [make_event(i, author_id=f"fresh{i}", user_id="streamer", content="go away you weirdo",
+                       metadata={"timestamp": 1_790_000_000 + i}) for i in range(5)]
+    result = run(items(*raid), screener, rds, settings, SessionParams(enabled=False))
+    for s in result.screened:
+        assert s.prediction["risk_score"] == s.prediction["model_risk_score"]
+        assert "pile_on" not in s.prediction["flags"]
+
+
+def test_standing_is_cached_and_carried_to_a_new_channel(screener, rds, settings):
+    run(items(*[make_event(i, author_id="troll", content=INSULT) for i in range(4)]), screener, rds, settings)
+    cached = json.loads(rds.get("user:reputation:web:troll"))
+    assert cached["flagged"] >= 3 and cached["reputation"] < 0.5
+    result = run(items(make_event(99, author_id="troll", channel_id="elsewhere", content=INSULT)), screener, rds,
+                 settings)
+    assert "repeat_offender" in result.screened[0].prediction["flags"]

@@ -1,0 +1,39 @@
+"""Conversations, authors and alerts: what the temporal model sees."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from app import records
+from app.config import PLATFORMS
+from web.auth import require_api_key
+from web.errors import error_response
+
+bp = Blueprint("sessions", __name__, url_prefix="/v1")
+
+
+@bp.get("/sessions/<path:session_id>")
+@require_api_key
+def get_session(session_id: str) -> tuple[Response, int]:
+    record = records.session_record(session_id)
+    if record is None:
+        return error_response(404, f"No session {session_id!r}; session ids look like 'discord:<channel_id>'.")
+    return jsonify(record), 200
+
+
+@bp.get("/users/<platform>/<user_id>")
+@require_api_key
+def get_user(platform: str, user_id: str) -> tuple[Response, int]:
+    if platform not in PLATFORMS:
+        return error_response(400, f"Unknown platform {platform!r}; expected one of {', '.join(PLATFORMS)}.")
+    record = records.user_record(platform, user_id)
+    if record is None:
+        return error_response(404, f"No messages from {platform} user {user_id!r} have been screened.")
+    return jsonify(record), 200
+
+
+@bp.get("/alerts")
+@require_api_key
+def list_alerts() -> tuple[Response, int]:
+    limit = min(int(request.args.get("limit", "50")), 500) if request.args.get("limit", "50").isdigit() else 50
+    return jsonify({"alerts": records.alert_list(limit, request.args.get("session_id"))}), 200
