@@ -8,7 +8,10 @@ already seen, and for each new message computes, from the conversation *before* 
 - ``heat``: time-decayed mean hostility of the last minutes (profanity and spam count as none);
 - ``repeat``: how many hostile messages this author already aimed at the same target (quartered
   when the target attacked the author first: a victim answering back is not a repeat offender);
-- ``pile_on``: distinct authors with hostile messages against the same target in the pile-on window;
+- ``pile_on``: distinct authors addressing the same target in the pile-on window (three or more,
+  at least two of them hostile: a raid often opens with jeers the model alone lets through);
+- a hostile reply to someone who has attacked the author twice is damped, not raised: the victim
+  answering back is not the aggressor (flag ``answering_harasser``);
 - the author's standing across sessions (``prior``, from the caller).
 
 Only a message that is already somewhat hostile (model risk ≥ ``min_boost`` in a hostile
@@ -34,12 +37,12 @@ local s
 if raw then s = cjson.decode(raw) else
   s = {session_id = P.session_id, platform = P.platform, channel_id = P.channel_id, started_at = 0,
        last_ts = 0, message_count = 0, harassment_flags_count = 0, escalation_score = 0,
-       window = {}, participants = {}, targets = {}, seen = {}, alerted = {escalation = 0, pile_on = {}}}
+       window = {}, participants = {}, targets = {}, alerted = {escalation = 0, pile_on = {}}}
 end
 if type(s.participants) ~= 'table' then s.participants = {} end
 if type(s.targets) ~= 'table' then s.targets = {} end
 local seen = {}
-for _, id in ipairs(s.seen) do seen[id] = true end
+for _, m in ipairs(s.window) do seen[m.eid] = true end
 
 local function clamp(x) if x < 0 then return 0 elseif x > 1 then return 1 end return x end
 
@@ -65,46 +68,61 @@ local function count_recent(ts, seconds)
   return n
 end
 
+-- Hostile messages from `from` to `to` before ts, within the horizon.
+local function hostile_hits(from, to, ts)
+  local n, t = 0, s.targets[to]
+  if not t then return 0 end
+  for _, h in ipairs(t.hits) do
+    if h.author == from and h.hostile == 1 and h.ts <= ts and (ts - h.ts) / 1000 <= P.heat_horizon_s then n = n + 1 end
+  end
+  return n
+end
+
 local results = {}
 local alerts = {}
 for _, e in ipairs(P.events) do
   if not seen[e.eid] then
     seen[e.eid] = true
-    table.insert(s.seen, e.eid)
     local hostile = e.hostile == 1 and e.risk >= P.min_boost
     local heat = heat_before(e.ts)
     local burst = clamp(count_recent(e.ts, 60) / P.burst_messages)
     local target = e.target ~= '' and e.target or nil
-    local repeat_n, answered_back, pile = 0, false, {}
+    local repeat_n, harassed_by_target, pile, hostile_pile = 0, 0, {}, {}
     if target then
+      repeat_n = hostile_hits(e.author, target, e.ts)
+      harassed_by_target = hostile_hits(target, e.author, e.ts)
       local t = s.targets[target]
       if t then
         for _, h in ipairs(t.hits) do
-          if h.author == e.author and h.ts <= e.ts then repeat_n = repeat_n + 1 end
-          if (e.ts - h.ts) / 1000 <= P.pile_window_s and h.ts <= e.ts then pile[h.author] = true end
+          if h.ts <= e.ts and (e.ts - h.ts) / 1000 <= P.pile_window_s then
+            pile[h.author] = true
+            if h.hostile == 1 then hostile_pile[h.author] = true end
+          end
         end
       end
-      local mine = s.targets[e.author]
-      if mine then
-        for _, h in ipairs(mine.hits) do if h.author == target and h.ts <= e.ts then answered_back = true end end
-      end
+      if e.risk >= P.pile_min_risk then pile[e.author] = true end
+      if hostile then hostile_pile[e.author] = true end
     end
-    if hostile then pile[e.author] = true end
-    local pile_authors = 0
+    local pile_authors, hostile_authors = 0, 0
     for _ in pairs(pile) do pile_authors = pile_authors + 1 end
+    for _ in pairs(hostile_pile) do hostile_authors = hostile_authors + 1 end
+    local piled = target and pile_authors >= P.pile_on_authors and hostile_authors >= P.pile_on_hostile
 
     local final, flags = e.risk, {}
-    if hostile then
+    if hostile and harassed_by_target >= 2 and repeat_n < harassed_by_target then
+      -- The author is answering someone who keeps attacking them: a victim, not the aggressor.
+      final = e.risk * P.victim_damp
+      table.insert(flags, 'answering_harasser')
+    elseif hostile then
       local heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor))
       local rep = clamp(repeat_n / P.repeat_full)
-      if answered_back then rep = rep * 0.25 end
-      local piled = (target and pile_authors >= P.pile_on_authors) and 1 or 0
+      if harassed_by_target > 0 then rep = rep * 0.25 end
       local boost = P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
-                    + P.w_pile * piled + P.w_prior * e.prior
+                    + P.w_pile * (piled and 1 or 0) + P.w_prior * e.prior
       final = clamp(e.risk + boost)
       if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
       if rep >= 0.5 then table.insert(flags, 'repeated_targeting') end
-      if piled == 1 then table.insert(flags, 'pile_on') end
+      if piled then table.insert(flags, 'pile_on') end
       if e.prior >= 0.5 then table.insert(flags, 'repeat_offender') end
     end
 
@@ -125,6 +143,7 @@ for _, e in ipairs(P.events) do
     local p = s.participants[e.author] or {n = 0, flagged = 0, max_risk = 0, recent = 0, targets = {}}
     if type(p.targets) ~= 'table' then p.targets = {} end
     p.n = p.n + 1
+    if not p.last or e.ts > p.last then p.last = e.ts end
     if flagged then p.flagged = p.flagged + 1 end
     if final > p.max_risk then p.max_risk = final end
     p.recent = 0.6 * p.recent + 0.4 * final
@@ -134,7 +153,9 @@ for _, e in ipairs(P.events) do
     if target then
       local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
-      if hostile then table.insert(t.hits, {ts = e.ts, author = e.author}) end
+      if e.risk >= P.pile_min_risk then
+        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0})
+      end
       if flagged then
         t.flagged = t.flagged + 1
         t.authors[e.author] = true
@@ -142,7 +163,7 @@ for _, e in ipairs(P.events) do
       while #t.hits > 0 and (s.last_ts - t.hits[1].ts) / 1000 > P.heat_horizon_s do table.remove(t.hits, 1) end
       s.targets[target] = t
       local last = s.alerted.pile_on[target]
-      if hostile and pile_authors >= P.pile_on_authors and (not last or (e.ts - last) / 1000 > P.heat_horizon_s) then
+      if hostile and piled and (not last or (e.ts - last) / 1000 > P.heat_horizon_s) then
         s.alerted.pile_on[target] = e.ts
         local names = {}
         for a in pairs(pile) do table.insert(names, a) end
@@ -150,21 +171,29 @@ for _, e in ipairs(P.events) do
       end
     end
     table.insert(results, {eid = e.eid, final = final, flags = flags, heat = heat, burst = burst,
-                           repeat_n = repeat_n, pile_authors = pile_authors})
+                           repeat_n = repeat_n, pile_authors = pile_authors, hostile_authors = hostile_authors})
   end
 end
-while #s.seen > 4 * P.window do table.remove(s.seen, 1) end
+-- Long busy channels: forget clean participants and quiet targets that left the horizon.
+local horizon_ms = P.heat_horizon_s * 1000
+for uid, p in pairs(s.participants) do
+  if p.flagged == 0 and p.last and s.last_ts - p.last > horizon_ms then s.participants[uid] = nil end
+end
+for uid, t in pairs(s.targets) do
+  if t.flagged == 0 and #t.hits == 0 then s.targets[uid] = nil end
+end
 
 -- Session escalation: recent hostility, its trend and the pace, read at the newest message.
 local heat_now = heat_before(s.last_ts)
 local n = #s.window
 local recent, older, rn, on = 0, 0, 0, 0
-for i = n, math.max(1, n - 4), -1 do recent = recent + s.window[i].final; rn = rn + 1 end
-for i = n - 5, math.max(1, n - 9), -1 do older = older + s.window[i].final; on = on + 1 end
+-- Hostility, not blame: a flame war heats the room even when one side is only answering back.
+for i = n, math.max(1, n - 4), -1 do recent = recent + s.window[i].hostility; rn = rn + 1 end
+for i = n - 5, math.max(1, n - 9), -1 do older = older + s.window[i].hostility; on = on + 1 end
 local trend = 0
 if on > 0 then trend = clamp((recent / rn - older / on) * 2) end
 local pace = clamp(count_recent(s.last_ts, 60) / P.burst_messages)
-local escalation = clamp(0.6 * heat_now + 0.25 * trend + 0.15 * pace * heat_now)
+local escalation = clamp(0.7 * heat_now + 0.25 * trend + 0.2 * pace * heat_now)
 s.escalation_score = math.floor(escalation * 10000 + 0.5) / 10000
 if s.escalation_score >= P.alert_escalation and s.alerted.escalation == 0 then
   s.alerted.escalation = 1
@@ -191,7 +220,10 @@ class SessionParams:
     burst_messages: float = 10.0
     repeat_full: float = 2.0
     pile_window_s: float = 120.0
+    pile_min_risk: float = 0.15
     pile_on_authors: int = 3
+    pile_on_hostile: int = 2
+    victim_damp: float = 0.7
     alert_escalation: float = 0.6
     w_heat: float = 0.25
     w_burst: float = 0.1
@@ -269,7 +301,7 @@ def _event_arg(u: SessionUpdate, enabled: bool) -> dict[str, Any]:
 def _result(reply: dict[str, Any]) -> SessionResult:
     verdicts = {
         r["eid"]: MessageVerdict(float(r["final"]), list(r["flags"] or []),
-                                 {k: r[k] for k in ("heat", "burst", "repeat_n", "pile_authors")})
+                                 {k: r[k] for k in ("heat", "burst", "repeat_n", "pile_authors", "hostile_authors")})
         for r in reply["results"] or []
     }
     return SessionResult(to_contract(reply["state"]), verdicts, list(reply["alerts"] or []))

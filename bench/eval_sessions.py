@@ -88,12 +88,9 @@ def convabuse(limit: int) -> list[Conversation]:
 
 
 def _convabuse_abusive(row: dict[str, str]) -> bool:
-    votes = defaultdict(int)
-    for key, value in row.items():
-        if "_is_abuse." in key and value.strip():
-            votes[key.split("_", 1)[1]] += int(float(value))
-    abusive = votes["is_abuse.-1"] + votes["is_abuse.-2"] + votes["is_abuse.-3"]
-    return abusive > votes["is_abuse.0"] + votes["is_abuse.1"]
+    from ml.datasets import _convabuse_label  # the model's own reading of the annotator votes
+
+    return _convabuse_label(row) != "none"
 
 
 def toxichat(limit: int) -> list[Conversation]:

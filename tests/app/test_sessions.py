@@ -114,3 +114,12 @@ def test_escalation_alert_when_a_conversation_heats_up(store):
     result = store.update(hot, PLACE)["web:c"]
     assert result.contract["escalation_score"] >= 0.6
     assert [a["kind"] for a in result.alerts].count("escalation") == 1
+
+
+def test_an_insult_back_at_a_harasser_is_damped_not_raised(store):
+    store.update([msg(1, "bully", 0.9, target="kid", at_s=0), msg(2, "bully", 0.9, target="kid", at_s=20)], PLACE)
+    reply = store.update([msg(3, "kid", 0.9, target="bully", at_s=40)], PLACE)["web:c"].verdicts["e3"]
+    assert reply.final_risk < 0.7
+    assert reply.flags == ["answering_harasser"]
+    again = store.update([msg(4, "bully", 0.6, target="kid", at_s=60)], PLACE)["web:c"].verdicts["e4"]
+    assert again.final_risk >= 0.7 and "repeated_targeting" in again.flags
