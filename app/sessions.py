@@ -116,7 +116,7 @@ for _, e in ipairs(P.events) do
     elseif hostile then
       local heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor))
       local rep = clamp(repeat_n / P.repeat_full)
-      if harassed_by_target > 0 then rep = rep * 0.25 end
+      if harassed_by_target > 0 and harassed_by_target >= repeat_n then rep = rep * 0.25 end
       local boost = P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
                     + P.w_pile * (piled and 1 or 0) + P.w_prior * e.prior
       final = clamp(e.risk + boost)
