@@ -160,7 +160,14 @@ for _, e in ipairs(P.events) do
         t.flagged = t.flagged + 1
         t.authors[e.author] = true
       end
-      while #t.hits > 0 and (s.last_ts - t.hits[1].ts) / 1000 > P.heat_horizon_s do table.remove(t.hits, 1) end
+      -- Keep hostile hits for the horizon (repeat targeting) and the rest for the pile-on window only.
+      local kept = {}
+      for _, h in ipairs(t.hits) do
+        local age = (s.last_ts - h.ts) / 1000
+        if age <= P.pile_window_s or (h.hostile == 1 and age <= P.heat_horizon_s) then table.insert(kept, h) end
+      end
+      while #kept > P.max_hits do table.remove(kept, 1) end
+      t.hits = kept
       s.targets[target] = t
       local last = s.alerted.pile_on[target]
       if hostile and piled and (not last or (e.ts - last) / 1000 > P.heat_horizon_s) then
@@ -202,7 +209,14 @@ elseif s.escalation_score < P.alert_escalation / 2 then
   s.alerted.escalation = 0
 end
 redis.call('SET', key, cjson.encode(s), 'EX', P.ttl)
-return cjson.encode({state = s, results = results, alerts = alerts})
+-- The caller needs the Session contract, not the bookkeeping: leave hits and alert marks out.
+local targets = {}
+for uid, t in pairs(s.targets) do targets[uid] = {flagged = t.flagged, authors = t.authors} end
+local view = {session_id = s.session_id, platform = s.platform, channel_id = s.channel_id,
+              started_at = s.started_at, last_ts = s.last_ts, message_count = s.message_count,
+              harassment_flags_count = s.harassment_flags_count, escalation_score = s.escalation_score,
+              window = s.window, participants = s.participants, targets = targets}
+return cjson.encode({state = view, results = results, alerts = alerts})
 """
 
 
@@ -223,6 +237,7 @@ class SessionParams:
     pile_min_risk: float = 0.15
     pile_on_authors: int = 3
     pile_on_hostile: int = 2
+    max_hits: int = 24
     victim_damp: float = 0.7
     alert_escalation: float = 0.6
     w_heat: float = 0.25
