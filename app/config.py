@@ -52,8 +52,23 @@ class Settings:
     LOCAL_LLM_ENDPOINT: str = ""
     OPENAI_API_KEY: str = ""
     EMBEDDING_PROVIDER: str = "local"
+    EMBEDDING_MODEL: str = "text-embedding-3-small"  # EMBEDDING_PROVIDER=openai only (1536 dimensions)
+    OPENAI_BASE_URL: str = ""  # empty: the OpenAI API itself
+    REASONING_TOP_K: int = 5  # similar past incidents retrieved per event
+    REASONING_BUDGET_S: float = 5.0  # context + reasoning; a slow LLM gives way to the fallback within it
+    REASONING_SWEEP_AFTER_S: int = 300  # needs_review with no action after this long: context.gather again
     ACTION_POLICY: str = "graduated_escalation"
     ACTIONS_DRY_RUN: bool = False
+
+    # Action executor: safety gates, escalation window and how patiently platform calls are retried.
+    ACTION_MIN_CONFIDENCE: float = 0.6
+    DAILY_ACTION_QUOTA: int = 1_000  # per platform per UTC day; 0 = no quota
+    EXEMPT_USERS: tuple[str, ...] = ()  # "platform:user_id" or a bare user id
+    EXEMPT_ROLES: tuple[str, ...] = ()  # role ids/names matched against metadata.author_roles
+    DRY_RUN_CHANNELS: tuple[str, ...] = ()  # "platform" or "platform:channel_id"
+    ESCALATION_WINDOW_DAYS: int = 30
+    ACTION_HTTP_TIMEOUT_S: float = 10.0
+    ACTION_MAX_INLINE_WAIT_S: float = 2.0
 
     # Ingest edge.
     API_KEYS: tuple[str, ...] = ()
@@ -78,6 +93,19 @@ class Settings:
     DISCORD_PUBLIC_KEY: str = ""
     DISCORD_BRIDGE_SECRET: str = ""
     WEB_WEBHOOK_SECRET: str = ""
+
+    # Platform connectors (outbound moderation calls). A platform without credentials runs dry.
+    TWITCH_API_BASE: str = "https://api.twitch.tv/helix"
+    TWITCH_CLIENT_ID: str = ""
+    TWITCH_MODERATOR_TOKEN: str = ""
+    TWITCH_MODERATOR_ID: str = ""
+    DISCORD_API_BASE: str = "https://discord.com/api/v10"
+    DISCORD_BOT_TOKEN: str = ""
+    SLACK_API_BASE: str = "https://slack.com/api"
+    SLACK_BOT_TOKEN: str = ""
+    SLACK_ADMIN_TOKEN: str = ""
+    SLACK_MODERATOR_CHANNEL: str = ""
+    WEB_CALLBACK_URL: str = ""
 
     LOG_LEVEL: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

@@ -2,7 +2,7 @@
 
 from celery import Celery
 
-app = Celery("safety", include=["tasks.screen", "tasks.maintenance"])
+app = Celery("safety", include=["tasks.screen", "tasks.maintenance", "tasks.act"])
 app.config_from_object("celery_config")
 
 

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import redis
-from celery.signals import worker_process_init
+from celery.signals import celeryd_after_setup, worker_process_init
 from sqlalchemy.exc import OperationalError
 
 from app import metrics, streams
@@ -27,10 +27,21 @@ def get_screener() -> screen.Screener:
     return load(get_settings().SCREENING_MODEL)
 
 
+_serves_screening = False
+
+
+@celeryd_after_setup.connect
+def _note_queues(sender: str, instance: Any, **_: Any) -> None:
+    global _serves_screening
+    _serves_screening = "screening" in instance.app.amqp.queues.consume_from
+
+
 @worker_process_init.connect
 def _warm_model(**_: Any) -> None:
-    """Load the model when the worker process starts, not on its first message."""
-    get_screener()
+    """Load the model when a screening pool process starts, not on its first message (other queues'
+    workers import this module too, and must not pay for it)."""
+    if _serves_screening:
+        get_screener()
 
 
 @app.task(name="screen.batch", bind=True, max_retries=5, acks_late=True)

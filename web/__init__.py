@@ -39,12 +39,14 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from web.actions import bp as actions
     from web.api import bp as api
     from web.health import bp as health
     from web.sessions import bp as sessions
     from web.webhooks import bp as webhooks
 
     app.register_blueprint(api)
+    app.register_blueprint(actions)
     app.register_blueprint(sessions)
     app.register_blueprint(webhooks)
     app.register_blueprint(health)
