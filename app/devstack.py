@@ -28,7 +28,8 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 
 # One worker group per queue; screening gets its own processes so LLM calls never block it.
 WORKERS = {
-    "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "4"],
+    # celery-batches groups messages in the consumer: prefetch enough to fill a group (flush_every=32).
+    "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "32"],
     "reasoning": ["--concurrency", "2"],
     "actions": ["--concurrency", "1"],
     "maintenance": ["--concurrency", "1", "--beat", "--schedule", str(VAR / "celerybeat-schedule")],

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Any
 
 import redis
 from celery.signals import celeryd_after_setup, worker_process_init
+from celery_batches import Batches
 from sqlalchemy.exc import OperationalError
 
 from app import metrics, streams
@@ -44,8 +46,27 @@ def _warm_model(**_: Any) -> None:
         get_screener()
 
 
-@app.task(name="screen.batch", bind=True, max_retries=5, acks_late=True)
-def screen_batch(self: Any, items: list[dict[str, Any]]) -> int:
+MAX_ATTEMPTS = 6
+MAX_GROUP_EVENTS = 256
+
+
+@app.task(name="screen.batch", base=Batches, acks_late=True, flush_every=32, flush_interval=0.01)
+def screen_batch(requests: list[Any]) -> int:
+    """Single messages are grouped on the worker (celery-batches): every message waiting within
+    10 ms, up to 32 of them, is screened in one model call and one transaction. Messages are
+    acknowledged only after this returns, so a worker killed mid-batch loses nothing."""
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for request in requests:
+        attempt = int((request.kwargs or {}).get("attempt", 0))
+        groups.setdefault(attempt, []).extend(request.args[0])
+    done = 0
+    for attempt, items in sorted(groups.items()):
+        for start in range(0, len(items), MAX_GROUP_EVENTS):
+            done += screen_items(items[start:start + MAX_GROUP_EVENTS], attempt)
+    return done
+
+
+def screen_items(items: list[dict[str, Any]], attempt: int = 0) -> int:
     settings, client = get_settings(), get_redis()
     try:
         with session_scope() as db:
@@ -55,16 +76,27 @@ def screen_batch(self: Any, items: list[dict[str, Any]]) -> int:
         enqueue_context([{"platform": s.event["platform"], "event_id": s.event["event_id"]}
                          for s in result.screened if s.status == "needs_review"])
     except TRANSIENT as exc:
-        if self.request.retries >= self.max_retries:
-            _give_up(client, items, exc)
-            return 0
-        raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries)) from exc
+        _retry_later(client, items, attempt, exc)
+        return 0
     except Exception as exc:  # a bug or bad data: retrying will not help; keep the evidence
         log.exception("screen.batch failed for good")
         _give_up(client, items, exc)
         return 0
     _record(result.screened)
     return len(result.screened)
+
+
+def _retry_later(client: redis.Redis, items: list[dict[str, Any]], attempt: int, exc: BaseException) -> None:
+    """A dependency hiccup: send the items again with backoff (before this message is acknowledged)."""
+    if attempt + 1 >= MAX_ATTEMPTS:
+        _give_up(client, items, exc)
+        return
+    log.warning("screen.batch: %s; retrying %d events (attempt %d)", type(exc).__name__, len(items), attempt + 1)
+    try:
+        app.send_task("screen.batch", args=[items], kwargs={"attempt": attempt + 1}, queue="screening",
+                      countdown=min(30.0, 2.0 ** attempt + random.random()))
+    except Exception:  # the broker is down too: the sweeper finds these events in events:raw later
+        log.exception("could not requeue %d events; the sweeper will pick them up", len(items))
 
 
 def _record(screened: list[screen.Screened]) -> None:

@@ -29,13 +29,46 @@ def ms_to_dt(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> None:
-    rows = [_event_row(item, now) for item in screened]
-    stmt = insert(Event).values(rows)
-    db.execute(stmt.on_conflict_do_update(
+def _events_upsert():  # type: ignore[no-untyped-def]
+    stmt = insert(Event.__table__)
+    return stmt.on_conflict_do_update(
         index_elements=["platform", "event_id"],
         set_={col: stmt.excluded[col] for col in PREDICTION_COLUMNS},
-        where=Event.status == "received"))
+        where=Event.__table__.c.status == "received")
+
+
+def _authors_upsert():  # type: ignore[no-untyped-def]
+    users = User.__table__
+    stmt = insert(users)
+    flagged = users.c.flagged_count + stmt.excluded.flagged_count
+    return stmt.on_conflict_do_update(
+        index_elements=["platform", "user_id"],
+        set_={"message_count": users.c.message_count + stmt.excluded.message_count,
+              "flagged_count": flagged,
+              "reputation": literal(1.0) - func.least(1.0, (flagged + 2 * users.c.violation_count) / 6.0),
+              "last_seen": func.greatest(users.c.last_seen, stmt.excluded.last_seen)},
+    ).returning(users.c.platform, users.c.user_id, users.c.message_count, users.c.flagged_count,
+                users.c.violation_count, sort_by_parameter_order=True)
+
+
+def _sessions_upsert():  # type: ignore[no-untyped-def]
+    stmt = insert(SessionRow.__table__)
+    # The Redis state is the newest truth for the conversation; the row is its snapshot.
+    return stmt.on_conflict_do_update(
+        index_elements=["session_id"],
+        set_={col: stmt.excluded[col] for col in SESSION_COLUMNS} | {"updated_at": func.now()})
+
+
+# Built once: Core statements executed with a list of rows compile once and are cached, where
+# ``insert().values(rows)`` would be compiled again for every batch (milliseconds each).
+EVENTS_UPSERT = _events_upsert()
+AUTHORS_UPSERT = _authors_upsert()
+SESSIONS_UPSERT = _sessions_upsert()
+ALERTS_INSERT = insert(Alert.__table__).on_conflict_do_nothing(index_elements=["alert_id"])
+
+
+def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> None:
+    db.connection().execute(EVENTS_UPSERT, [_event_row(item, now) for item in screened])
 
 
 def _event_row(item: Screened, now: datetime) -> dict[str, Any]:
@@ -62,16 +95,7 @@ def save_authors(db: DbSession, screened: Sequence[Screened], now: datetime) -> 
     rows = [{"platform": p, "user_id": u, "message_count": m, "flagged_count": f, "last_seen": now,
              "reputation": 1.0 - min(1.0, f / 6)}
             for (p, u), (m, f) in sorted(counts.items())]
-    stmt = insert(User).values(rows)
-    flagged = User.flagged_count + stmt.excluded.flagged_count
-    result = db.execute(stmt.on_conflict_do_update(
-        index_elements=["platform", "user_id"],
-        set_={"message_count": User.message_count + stmt.excluded.message_count,
-              "flagged_count": flagged,
-              "reputation": literal(1.0) - func.least(1.0, (flagged + 2 * User.violation_count) / 6.0),
-              "last_seen": func.greatest(User.last_seen, stmt.excluded.last_seen)},
-    ).returning(User.platform, User.user_id, User.message_count, User.flagged_count, User.violation_count))
-    return list(result)
+    return list(db.connection().execute(AUTHORS_UPSERT, rows))
 
 
 def save_sessions(db: DbSession, sessions: dict[str, dict[str, Any]]) -> None:
@@ -84,13 +108,9 @@ def save_sessions(db: DbSession, sessions: dict[str, dict[str, Any]]) -> None:
         "escalation_score": s["escalation_score"], "harassment_flags_count": s["harassment_flags_count"],
         "temporal_features": s["temporal_features"] | {"targets_summary": s["targets"]},
     } for _, s in sorted(sessions.items())]
-    stmt = insert(SessionRow).values(rows)
-    # The Redis state is the newest truth for the conversation; the row is its snapshot.
-    db.execute(stmt.on_conflict_do_update(
-        index_elements=["session_id"],
-        set_={col: stmt.excluded[col] for col in SESSION_COLUMNS} | {"updated_at": func.now()}))
+    db.connection().execute(SESSIONS_UPSERT, rows)
 
 
 def save_alerts(db: DbSession, alerts: Sequence[dict[str, Any]]) -> None:
     if alerts:
-        db.execute(insert(Alert).values(list(alerts)).on_conflict_do_nothing(index_elements=["alert_id"]))
+        db.connection().execute(ALERTS_INSERT, list(alerts))
