@@ -53,5 +53,6 @@ worker_hijack_root_logger = False
 
 beat_schedule = {
     "sweep-stuck-events": {"task": "maintenance.sweep", "schedule": 30.0},
+    "sweep-stuck-reasoning": {"task": "maintenance.sweep_reasoning", "schedule": 60.0},
     "lift-expired-bans": {"task": "act.expire", "schedule": 60.0},
 }

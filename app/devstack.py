@@ -30,7 +30,8 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 WORKERS = {
     # celery-batches groups messages in the consumer: prefetch enough to fill a group (flush_every=32).
     "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "32"],
-    "reasoning": ["--concurrency", "2"],
+    # Qdrant's local mode (no QDRANT_HOST) lets one process open var/qdrant: one reasoning process then.
+    "reasoning": ["--concurrency", "2" if os.environ.get("QDRANT_HOST") else "1"],
     "actions": ["--concurrency", "1"],
     "maintenance": ["--concurrency", "1", "--beat", "--schedule", str(VAR / "celerybeat-schedule")],
 }

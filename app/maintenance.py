@@ -12,14 +12,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import select, tuple_
+from sqlalchemy import exists, select, tuple_
 from sqlalchemy.orm import Session as DbSession
 
 from app import streams
-from app.models import Event
+from app.models import Action, Event
 
 CHECKPOINT_KEY = "sweep:events:raw:checkpoint"
 BUSY_QUEUE_LENGTH = 1_000
@@ -50,3 +51,33 @@ def _stored(db: DbSession, items: list[dict[str, Any]]) -> set[tuple[str, str]]:
     keys = [(i["event"]["platform"], i["event"]["event_id"]) for i in items]
     rows = db.execute(select(Event.platform, Event.event_id).where(tuple_(Event.platform, Event.event_id).in_(keys)))
     return {(p, e) for p, e in rows}
+
+
+REASONING_MARK = "sweep:reasoning:{platform}:{event_id}"
+
+
+def sweep_reasoning(client: redis.Redis, db: DbSession, enqueue: Callable[[list[dict[str, Any]]], None], *,
+                    older_than_s: int, limit: int = 500, now: datetime | None = None) -> int:
+    """Re-enqueue ``context.gather`` for events screened risky long ago that still have no action.
+
+    A lost context/reason message, a worker that died for good or a dead-lettered attempt leaves the
+    event in ``needs_review`` with no ``actions`` row. Both stages skip an event that was decided
+    meanwhile, so a false alarm costs one skipped task. A Redis mark (TTL ``older_than_s``) keeps the
+    same event from being queued again on every beat while its message waits in a long queue.
+    """
+    if client.llen("reasoning") > BUSY_QUEUE_LENGTH:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_s)
+    no_action = ~exists().where(Action.platform == Event.platform, Action.event_id == Event.event_id)
+    rows = db.execute(select(Event.platform, Event.event_id)
+                      .where(Event.status == "needs_review", Event.screened_at < cutoff, no_action)
+                      .order_by(Event.screened_at).limit(limit)).all()
+    if not rows:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for platform, event_id in rows:
+        pipe.set(REASONING_MARK.format(platform=platform, event_id=event_id), 1, nx=True, ex=older_than_s)
+    refs = [{"platform": p, "event_id": e} for (p, e), fresh in zip(rows, pipe.execute(), strict=True) if fresh]
+    if refs:
+        enqueue(refs)
+    return len(refs)

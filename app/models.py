@@ -31,7 +31,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-EVENT_STATUSES = ("received", "screened", "needs_review", "actioned", "failed")
+EVENT_STATUSES = ("received", "screened", "needs_review", "decided", "actioned", "failed")
 
 
 class Base(DeclarativeBase):

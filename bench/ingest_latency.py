@@ -57,6 +57,14 @@ class Stack:
         ensure_services(env)
         env.update(API_KEYS=KEY, INGEST_RATE_PER_S="100000", INGEST_BURST="1000000", LOG_LEVEL="WARNING")
         self.env = env
+        try:
+            self._start(env)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _start(self, env: dict[str, str]) -> None:
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
                        capture_output=True)
         bin_dir = Path(sys.executable).parent
@@ -69,7 +77,6 @@ class Stack:
              "--concurrency", str(self.concurrency), "--prefetch-multiplier", "32", "--loglevel", "WARNING", "--without-gossip",
              "--without-mingle"], cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + 60
@@ -82,7 +89,8 @@ class Stack:
             except OSError:
                 pass
             time.sleep(0.5)
-        raise RuntimeError(f"stack did not become ready; see {self.workdir / 'stack.log'}")
+        log = (self.workdir / "stack.log").read_text(errors="replace")[-4000:]
+        raise RuntimeError(f"stack did not become ready within 60 s; last lines of its log:\n{log}")
 
     def redis(self) -> redis.Redis:
         return redis.Redis.from_url(self.env["REDIS_URL"], decode_responses=True)
@@ -222,8 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screening-concurrency", type=int, default=2)
     args = parser.parse_args(argv)
 
+    with tempfile.TemporaryDirectory(prefix="safety-bench-") as tmp:
+        Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user and must reach its folder
+        results = run_all(Path(tmp), args)
+    report(results, args)
+    return 0
+
+
+def run_all(workdir: Path, args: argparse.Namespace) -> dict[str, list[dict]]:
     results: dict[str, list[dict]] = {"steady": [], "batch": []}
-    with tempfile.TemporaryDirectory(prefix="safety-bench-") as tmp, Stack(Path(tmp), args.screening_concurrency) as stack:
+    with Stack(workdir, args.screening_concurrency) as stack:
         for run in range(1, args.runs + 1):
             print(f"run {run}/{args.runs}: {args.rate:.0f} single events/s for {args.seconds:.0f} s", flush=True)
             results["steady"].append(steady_rate(stack, args.rate, args.seconds))
@@ -232,8 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
             results["batch"].append(batch_throughput(stack, args.batch, args.seconds / 2))
             print(f"    {results['batch'][-1]}", flush=True)
-    report(results, args)
-    return 0
+    return results
 
 
 def summary(row: dict) -> dict:

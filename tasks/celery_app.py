@@ -2,7 +2,7 @@
 
 from celery import Celery
 
-app = Celery("safety", include=["tasks.screen", "tasks.maintenance", "tasks.act"])
+app = Celery("safety", include=["tasks.screen", "tasks.maintenance", "tasks.act", "tasks.context", "tasks.reason"])
 app.config_from_object("celery_config")
 
 
@@ -15,3 +15,14 @@ def enqueue_context(refs: list[dict]) -> None:
     """Start the slow chain for each risky event: one ``context.gather`` message per event (ids, not objects)."""
     for ref in refs:
         app.send_task("context.gather", args=[ref], queue="reasoning")
+
+
+def record_outcome(platform: str, event_id: str, action_taken: str | None, action_outcome: str) -> None:
+    """Tell the incident store what happened to an event's action (applied, reversed, overturned, ...).
+
+    Sent through the ``reasoning`` queue because only reasoning workers open the store (Qdrant's local
+    mode allows one process); call it after the commit that changed the action.
+    """
+    app.send_task("context.record_outcome", args=[{"platform": platform, "event_id": event_id,
+                                                    "action_taken": action_taken, "action_outcome": action_outcome}],
+                  queue="reasoning")

@@ -50,10 +50,10 @@ MAX_ATTEMPTS = 6
 MAX_GROUP_EVENTS = 256
 
 
-@app.task(name="screen.batch", base=Batches, acks_late=True, flush_every=32, flush_interval=0.01)
+@app.task(name="screen.batch", base=Batches, acks_late=True, flush_every=32, flush_interval=0.025)
 def screen_batch(requests: list[Any]) -> int:
     """Single messages are grouped on the worker (celery-batches): every message waiting within
-    10 ms, up to 32 of them, is screened in one model call and one transaction. Messages are
+    25 ms, up to 32 of them, is screened in one model call and one transaction. Messages are
     acknowledged only after this returns, so a worker killed mid-batch loses nothing."""
     groups: dict[int, list[dict[str, Any]]] = {}
     for request in requests:

@@ -1,0 +1,85 @@
+"""The incident store in Qdrant's local mode, with real vectors from the shipped encoder."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.config import Settings
+from app.vectorstore import COLLECTION, Incident, IncidentStore, StoreUnavailable
+from ml.encoder import get_encoder
+
+INSULTS = ["you are a worthless idiot and everyone here hates you",
+           "you're such a useless moron, nobody in this chat likes you"]
+THREATS = ["I know where you live and I will come find you tonight",
+           "watch your back, I'm going to hurt you when I find your house"]
+SPAM = ["FREE SKINS!!! click my link to claim your free gift card now",
+        "get cheap followers now, visit my site for free gift codes"]
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    opened = IncidentStore.open(Settings(QDRANT_PATH=str(tmp_path / "qdrant")), get_encoder().dim)
+    yield opened
+    opened.close()
+
+
+def fill(store: IncidentStore, texts: list[str], categories: list[str]) -> np.ndarray:
+    vectors = get_encoder().encode(texts)
+    for n, (vector, category) in enumerate(zip(vectors, categories, strict=True)):
+        store.upsert(Incident("web", f"e{n}", f"user{n}", "2026-01-01T00:00:00+00:00", 0.9, category, vector))
+    return vectors
+
+
+def test_the_collection_has_the_configured_size_and_cosine_distance(store):
+    params = store.client.get_collection(COLLECTION).config.params.vectors
+    assert (params.size, params.distance.value) == (384, "Cosine")
+
+
+def test_similar_messages_retrieve_each_other_and_never_themselves(store):
+    texts = INSULTS + THREATS + SPAM
+    categories = ["targeted_harassment"] * 2 + ["threat"] * 2 + ["spam"] * 2
+    vectors = fill(store, texts, categories)
+    for n, vector in enumerate(vectors):
+        hits = store.similar(vector, 3, exclude=("web", f"e{n}"))
+        assert f"e{n}" not in [h["event_id"] for h in hits]
+        assert hits[0]["risk_category"] == categories[n], (texts[n], hits)
+        assert hits[0]["similarity"] > hits[1]["similarity"]
+        assert set(hits[0]) >= {"event_id", "user_id", "timestamp", "risk_score", "action_taken", "action_outcome"}
+
+
+def test_outcomes_are_recorded_and_survive_a_refresh_of_the_event(store):
+    vectors = fill(store, INSULTS, ["targeted_harassment"] * 2)
+    assert store.record_outcome("web", "e0", action_taken="timeout", action_outcome="applied")
+    assert not store.record_outcome("web", "never-stored", action_taken="ban", action_outcome="applied")
+    store.upsert(Incident("web", "e0", "user0", "2026-01-01T00:00:00+00:00", 0.95, "targeted_harassment", vectors[0]))
+    [hit] = store.similar(vectors[1], 1, exclude=("web", "e1"))
+    assert (hit["action_taken"], hit["action_outcome"], hit["risk_score"]) == ("timeout", "applied", 0.95)
+    store.record_outcome("web", "e0", action_taken="timeout", action_outcome="overturned")
+    assert store.similar(vectors[1], 1, exclude=("web", "e1"))[0]["action_outcome"] == "overturned"
+    assert store.count() == 2
+
+
+# qdrant-client leaves the refused open's lock file handle to the garbage collector.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning", "ignore::ResourceWarning")
+def test_local_mode_persists_and_admits_one_process_at_a_time(tmp_path):
+    settings = Settings(QDRANT_PATH=str(tmp_path / "q"))
+    first = IncidentStore.open(settings, 384)
+    first.upsert(Incident("web", "kept", "u", "2026-01-01T00:00:00+00:00", 0.9, "hate", [1.0] + [0.0] * 383))
+    with pytest.raises(StoreUnavailable, match="--concurrency 1"):
+        IncidentStore.open(settings, 384)
+    gc.collect()
+    first.close()
+    reopened = IncidentStore.open(settings, 384)
+    assert reopened.count() == 1
+    reopened.close()
+
+
+def test_a_collection_of_another_size_is_refused(tmp_path):
+    settings = Settings(QDRANT_PATH=str(tmp_path / "q"))
+    IncidentStore.open(settings, 384).close()
+    with pytest.raises(ValueError, match="1536"):
+        IncidentStore.open(settings, 1536)
