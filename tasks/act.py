@@ -18,7 +18,7 @@ from app.db import session_scope
 from app.pipeline import act
 from app.platforms.outbound import TransientError
 from app.platforms.outbound.http import after, backoff
-from tasks.celery_app import app
+from tasks.celery_app import app, record_outcome
 
 log = logging.getLogger(__name__)
 TRANSIENT = (TransientError, redis.ConnectionError, redis.TimeoutError, OperationalError)
@@ -44,10 +44,23 @@ def deliveries_before(request: Any) -> int:
     return int(request.retries) + int(redelivered)
 
 
+def tell_precedents(result: act.Result, outcome: str) -> None:
+    """Similar-incident search should see what really happened (after the commit; best effort)."""
+    action = result.action
+    if result.duplicate or not action.get("event_id"):
+        return
+    try:
+        record_outcome(action["platform"], action["event_id"], action.get("action_type"), outcome)
+    except Exception:  # the precedent store is advisory; never fail an applied action over it
+        log.warning("could not record the outcome of %s for precedents", result.action_id, exc_info=True)
+
+
 @app.task(name="act.apply", bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def apply(self: Any, action_id: str) -> str:
     try:
-        return act.apply(action_id, delivery=deliveries_before(self.request)).status
+        result = act.apply(action_id, delivery=deliveries_before(self.request))
+        tell_precedents(result, result.status)
+        return result.status
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
             return act.give_up(action_id, f"gave up after {self.request.retries + 1} deliveries: {describe(exc)}",
@@ -65,7 +78,9 @@ def apply(self: Any, action_id: str) -> str:
 @app.task(name="act.reverse", bind=True, max_retries=MAX_RETRIES, acks_late=True)
 def reverse(self: Any, action_id: str, actor: str, reason: str = "") -> str:
     try:
-        return act.reverse(action_id, actor, reason=reason, delivery=deliveries_before(self.request)).status
+        result = act.reverse(action_id, actor, reason=reason, delivery=deliveries_before(self.request))
+        tell_precedents(result, "overturned" if actor.startswith("moderator") else "reversed")
+        return result.status
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
             return act.give_up_reverse(action_id, actor, describe(exc), delivery=self.request.retries).status
