@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -173,9 +174,9 @@ def load_toxichat(folder: Path) -> Iterator[Example]:
                     yield _toxichat_example(thread[key], group, tuple(history))
 
 
-def _toxichat_example(turn: dict[str, object], group: str, context: tuple[str, ...]) -> Example:
+def _toxichat_example(turn: dict[str, Any], group: str, context: tuple[str, ...]) -> Example:
     text = _clean(_TITLE.sub("", str(turn["text"])))
-    targets = {str(target).lower() for target in turn.get("offense_targets", []) or []}  # type: ignore[union-attr]
+    targets = {str(target).lower() for target in turn.get("offense_targets") or []}
     if turn["offense_label"] != "Offensive":
         label = "none"
     elif targets & _PERSON_TARGETS:

@@ -34,19 +34,24 @@ _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 _SALT_WORD = 101
 
-_URL = re.compile(r"(?:https?://|www\.)\S+|\b\S+\.(?:com|net|org|gg|io|ru|xyz|ly|tv)(?:/\S*)?")
+_URL_SCHEME = re.compile(r"(?:https?://|www\.)\S+")
+_URL_DOMAIN = re.compile(r"\S+\.(?:com|net|org|gg|io|ru|xyz|ly|tv)\b(?:/\S*)?")
+_TOP_LEVEL_DOMAIN = re.compile(r"\.(?:com|net|org|gg|io|ru|xyz|ly|tv)\b")
 _MENTION = re.compile(r"(?<!\w)@[a-z0-9_.]{2,32}")
 _DIGIT = re.compile(r"\d")
-_PUNCT = re.compile(r"([^\w\s'@])")
-_SPACES = re.compile(r"\s+")
+_NON_ASCII_PUNCT = re.compile(r"([^\w\s'@])")
+# ASCII punctuation (not ' @ _) gets spaces around it; str.translate beats a regex here.
+_ASCII_PUNCT = str.maketrans({ch: f" {ch} " for ch in "!\"#$%&()*+,-./:;<=>?[\\]^`{|}~"})
 
 
 @dataclass(frozen=True)
 class HashedBatch:
-    """Bucket id and segment (row * N_BLOCKS + block) of every n-gram occurrence in a batch."""
+    """Every n-gram occurrence of a batch: its bucket id and its segment (row * N_BLOCKS + block),
+    sorted by segment; ``offsets[s]`` is where segment s starts (length n_rows * N_BLOCKS + 1)."""
 
     ids: np.ndarray
     segments: np.ndarray
+    offsets: np.ndarray
     n_rows: int
 
 
@@ -56,11 +61,17 @@ def model_text(normalised: str) -> str:
     Links, @handles and digits carry no meaning as spelled (a handle is a random string), so they
     become fixed tokens; punctuation is split off so "idiot!" and "idiot" share word features.
     """
-    text = _URL.sub(" httpurl ", normalised)
-    text = _MENTION.sub(" @user ", text)
-    text = _DIGIT.sub("0", text)
-    text = _PUNCT.sub(r" \1 ", text)
-    return _SPACES.sub(" ", text).strip()[:MAX_CHARS]
+    text = normalised
+    if "http" in text or "www." in text:
+        text = _URL_SCHEME.sub(" httpurl ", text)
+    if _TOP_LEVEL_DOMAIN.search(text):
+        text = _URL_DOMAIN.sub(" httpurl ", text)
+    if "@" in text:
+        text = _MENTION.sub(" @user ", text)
+    text = _DIGIT.sub("0", text).translate(_ASCII_PUNCT)
+    if not text.isascii():
+        text = _NON_ASCII_PUNCT.sub(r" \1 ", text)
+    return " ".join(text.split())[:MAX_CHARS]
 
 
 def hash_batch(texts: Sequence[str]) -> HashedBatch:
@@ -85,7 +96,12 @@ def hash_batch(texts: Sequence[str]) -> HashedBatch:
         hashes = (prefix[ends] - prefix[starts]) * inverse_powers[starts]
         ids.append(_bucket(hashes, _SALT_WORD + order))
         segments.append(row_of[starts] * N_BLOCKS + WORD_BLOCK)
-    return HashedBatch(np.concatenate(ids), np.concatenate(segments), len(encoded))
+    all_segments = np.concatenate(segments)
+    order = np.argsort(all_segments, kind="stable")
+    all_segments = all_segments[order]
+    n_segments = len(encoded) * N_BLOCKS
+    offsets = np.searchsorted(all_segments, np.arange(n_segments + 1, dtype=np.int64)).astype(np.int64)
+    return HashedBatch(np.concatenate(ids)[order], all_segments, offsets, len(encoded))
 
 
 def _prefix_hashes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

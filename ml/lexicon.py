@@ -92,7 +92,18 @@ GAMING_CONTEXT: frozenset[str] = frozenset(
 # Insults that are also verbs ("you trash everything", "you joke too much"): aimed at a person
 # only when nothing but laughter or punctuation follows the bare "you <word>".
 VERB_LIKE_INSULTS: frozenset[str] = frozenset(
-    "trash garbage joke pig clown freak creep dick bitch prick scum failure".split()
+    "trash garbage joke pig clown freak creep dick bitch bitches prick scum failure".split()
+)
+
+# Words naming people by identity: profanity next to one of them may be hate, so the
+# "profanity alone" cap does not apply.
+IDENTITY_TERMS: frozenset[str] = frozenset(
+    """
+    women woman girls girl men man boys gay gays lesbian lesbians trans transgender queer black
+    blacks white whites asian asians jew jews jewish muslim muslims islam christian christians
+    immigrant immigrants refugee refugees mexican mexicans indian indians arab arabs chinese
+    latino latinos disabled autistic retarded feminist feminists people
+    """.split()
 )
 
 # Tokens that only ever appear in friendly chat banter.

@@ -1,8 +1,9 @@
 """Text normalisation that undoes the usual spelling evasions before rules or the model look.
 
-Chat users dodge filters with lookalike letters ("іdiот"), leetspeak ("1d10t"), masks ("f***"),
-stretched letters ("stuuupid"), zero-width characters and spaced-out letters ("k y s"). A
-character n-gram model sees each of those as new n-grams, so training and screening both read the
+Chat users dodge filters with lookalike letters (a Cyrillic o inside "idiot"), leetspeak
+("1d10t"), masks ("f***"), stretched letters ("stuuupid"), zero-width characters and spaced-out
+letters ("k y s"). A character n-gram model sees each of those as new n-grams, so training and
+screening both read the
 normalised text; the rules compare the normalised text with a lightly folded one to tell when an
 evasion happened. Everything here is pure ``str`` work: no I/O, no state, cheap per message.
 """
@@ -19,20 +20,23 @@ _ZERO_WIDTH = dict.fromkeys(
     None,
 )
 
-# Cyrillic, Greek and Armenian letters that look like Latin ones (lowercase, after casefold).
-_HOMOGLYPHS = str.maketrans(
-    {
-        "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
-        "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
-        "ѕ": "s", "ԁ": "d", "һ": "h", "ӏ": "l", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ɑ": "a",
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "γ": "y", "μ": "u", "ո": "n",
-        "ս": "u", "օ": "o", "ց": "g", "ı": "i",
-    }
-)
+# Cyrillic, Greek and Armenian letters that look like Latin ones (lowercase, after casefold),
+# and the Latin letter each one imitates, position by position.
+_LOOKALIKES = "авеёкмнорстухіїјѕԁһӏԛԝɡɑαβεηικνορτυχωγμոսօցı"
+_LATIN_TWINS = "abeekmhopctyxiijsdhlqwgaabeniknoptuxwyunuogi"
+_HOMOGLYPHS = str.maketrans(_LOOKALIKES, _LATIN_TWINS)
+# Combining marks: accents once decomposed, and the stacks of "zalgo" text.
+_COMBINING = re.compile("[\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _HOMOGLYPH_CHARS = frozenset(chr(code) for code in _HOMOGLYPHS)
 
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s"})
+_LEET_CHAR = re.compile(r"[013457$@!]")
+_LEETABLE = re.compile(r"[a-z013457$@!]+")
+# Anything at all for the steps below to look at: a leet or mask character touching a letter, a
+# run of three, or two single characters in a row (a possible spaced-out word).
+_ANY_EVASION_CUE = re.compile(
+    r"[a-z][013457@!$*#]|[013457$@!][a-z]|([a-z?.,!])\1\1|(?:^|[\s.\-_*])[a-z0-9][\s.\-_*]+[a-z0-9](?:[\s.\-_*]|$)"
+)
 # Tokens holding both a letter and a leet character; only those are looked at.
 _LEET_TOKEN = re.compile(r"(?<!\S)(?=\S*[a-z])(?=\S*[013457$@!])\S+")
 # Numbers with a unit or ordinal suffix are not leetspeak: "3rd", "10k", "60fps", "5min".
@@ -50,7 +54,8 @@ _SHORTHAND_LETTERS = frozenset("uraiynk")
 
 _MASKED = re.compile(r"(?<![\w*#])[a-z]+[*#]+[a-z*#]*")
 _REPEAT3 = re.compile(r"([a-z!?.,])\1{2,}")
-_SPACES = re.compile(r"\s+")
+_PUNCT_RUN = re.compile(r"([!?.,])\1{2,}")
+_LETTER_RUN = re.compile(r"([a-z])\1\1")
 _TOKEN = re.compile(r"\S+")
 
 _KNOWN_WORDS = DOUBLE_LETTER_WORDS | INSULTS | PROFANITY | SLURS
@@ -62,29 +67,37 @@ def basic_fold(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Undo common evasions; the output is what rules and the model read."""
-    text = unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold()
-    if not text.isascii():
-        text = _fold_non_ascii(text)
+    """Undo common evasions; the output is what rules and the model read.
+
+    Every step is guarded by a cheap test, because most messages need none of them.
+    """
+    if text.isascii():
+        text = text.lower()  # NFKC and casefold change nothing else in ASCII
+        if not _ANY_EVASION_CUE.search(text):
+            return " ".join(text.split())
+    else:
+        text = _fold_non_ascii(unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold())
     text = _SPACED_RUN.sub(_join_spaced, text)
     if "*" in text or "#" in text:
         text = _MASKED.sub(_unmask, text)
-    text = _LEET_TOKEN.sub(_unleet, text)
-    if _REPEAT3.search(text):
+    if _LEET_CHAR.search(text):
+        text = _LEET_TOKEN.sub(_unleet, text)
+    text = _PUNCT_RUN.sub(r"\1", text)
+    if _LETTER_RUN.search(text):
         text = _TOKEN.sub(_squeeze, text)
-    return _SPACES.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _fold_non_ascii(text: str) -> str:
     """Strip combining marks (zalgo, accents) and fold lookalike letters in Latin-looking words.
 
     A word written wholly in Cyrillic is left alone unless every letter has a Latin twin, so
-    real Russian text is not turned into nonsense while "сlоwn" (mixed scripts) is caught.
+    real Russian text is not turned into nonsense while "clown" spelt with a Cyrillic c and o
+    (mixed scripts) is caught.
     """
     decomposed = unicodedata.normalize("NFKD", text)
-    text = unicodedata.normalize(
-        "NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    )
+    if _COMBINING.search(decomposed):
+        text = unicodedata.normalize("NFC", _COMBINING.sub("", decomposed))
     return " ".join(_fold_word(word) for word in text.split(" "))
 
 
@@ -135,15 +148,16 @@ def _unmask(match: re.Match[str]) -> str:
 
 
 def _unleet(match: re.Match[str]) -> str:
-    """Map digits and symbols to letters, only inside words that also contain letters."""
+    """Map digits and symbols to letters in a word made only of letters and leet characters
+    ("1d10t", "$hit", "n00b"); "2nd", "#honda200", "ps5" or a mention are left alone."""
     token = match.group(0)
-    if _NOT_LEET.match(token.rstrip("!?.,")):
-        return token
-    if token.startswith("@") and len(token) > 1 and (token[1].isalnum() or token[1] == "_"):
-        return token  # a mention, not "a"
     core = token.rstrip("!?.,")
     tail = token[len(core):]
-    core = core.translate(_LEET).replace("@", "a")
+    if not _LEETABLE.fullmatch(core) or sum(ch.isalpha() for ch in core) < 2 or _NOT_LEET.match(core):
+        return token
+    if core.startswith("@") and len(core) > 1 and (core[1].isalnum() or core[1] == "_"):
+        return token  # a mention, not "a"
+    core = re.sub(r"(?<=[a-z])@", "a", core.translate(_LEET))  # "b@stard"
     core = re.sub(r"(?<=[a-z])!(?=[a-z])", "i", core)
     return core + tail
 

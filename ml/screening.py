@@ -77,19 +77,16 @@ class Screener:
             return []
         clipped = [_as_text(text, index)[:MAX_SCREEN_CHARS] for index, text in enumerate(texts)]
         normalised = [normalise(text) for text in clipped]
-        probabilities = self.predict_proba(normalised)
-        risks = self.calibrate(probabilities)
+        verdicts = self._model_verdicts(self.predict_proba(normalised))
         return [
-            self._decide(probabilities[index], float(risks[index]),
-                         rules.check(text, contexts[index] if contexts else (), normalised[index]))
-            for index, text in enumerate(clipped)
+            self._decide(verdict, rules.check(text, contexts[index] if contexts else (), normalised[index]))
+            for index, (text, verdict) in enumerate(zip(clipped, verdicts, strict=True))
         ]
 
     def predict_proba(self, normalised: Sequence[str]) -> np.ndarray:
         """Model probabilities [batch, categories] for already normalised texts."""
         batch = features.hash_batch([features.model_text(text) for text in normalised])
-        feed = {"ids": batch.ids, "segments": batch.segments,
-                "n_rows": np.array([batch.n_rows], dtype=np.int64)}
+        feed = {"ids": batch.ids, "offsets": batch.offsets}
         return self._session.run(None, feed)[0]
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
@@ -97,45 +94,70 @@ class Screener:
         score = np.clip(1.0 - probabilities[:, self._benign].sum(axis=1), 1e-6, 1 - 1e-6)
         return 1.0 / (1.0 + np.exp(-(self._slope * np.log(score / (1 - score)) + self._intercept)))
 
-    def _decide(self, probabilities: np.ndarray, risk: float, rule: rules.RuleResult) -> Screening:
-        """Combine the model's risk and category with the rules' floor, ceiling and flags."""
-        attention = self._best(probabilities, ~self._benign)
-        benign = self._best(probabilities, self._benign)
-        category = attention if risk >= 0.5 else benign
-        confidence = self._confidence(probabilities, risk, category)
+    def _model_verdicts(self, probabilities: np.ndarray) -> list[_ModelVerdict]:
+        """Risk, category and confidence of the model alone, for a whole batch at once.
+
+        The category is the likeliest one on the side of 0.5 the risk falls on; the confidence is
+        the geometric mean of how far the risk is from a coin flip and how dominant that category
+        is among the categories on its side (benign, or needing a moderator).
+        """
+        risks = self.calibrate(probabilities)
+        attention = np.argmax(np.where(self._benign, -1.0, probabilities), axis=1)
+        benign = np.argmax(np.where(self._benign, probabilities, -1.0), axis=1)
+        flagged = risks >= 0.5
+        chosen = np.where(flagged, attention, benign)
+        benign_total = probabilities[:, self._benign].sum(axis=1)
+        side_total = np.where(flagged, 1.0 - benign_total, benign_total)
+        share = probabilities[np.arange(len(chosen)), chosen] / np.maximum(side_total, 1e-9)
+        confidence = np.sqrt(np.abs(2.0 * risks - 1.0) * share)
+        names = self.categories
+        return [_ModelVerdict(float(risk), names[int(top)], names[int(safe)], float(conf))
+                for risk, top, safe, conf in zip(risks, attention, benign, confidence, strict=True)]
+
+    def _decide(self, model: _ModelVerdict, rule: rules.RuleResult) -> Screening:
+        """Combine the model's verdict with the rules' floor, ceiling and flags."""
+        risk, confidence = model.risk, model.confidence
+        category = model.attention if risk >= 0.5 else model.benign
         flags = list(rule.flags)
         if rule.floor is not None and rule.floor_category is not None:
             # The rule names the category unless the model is at least as sure of a worse one.
-            model_overrides = risk >= rule.floor and _more_severe(attention, rule.floor_category) == attention
-            category = attention if model_overrides else rule.floor_category
+            worse = _more_severe(model.attention, rule.floor_category) == model.attention
+            model_overrides = risk >= rule.floor and worse
+            category = model.attention if model_overrides else rule.floor_category
             if risk < rule.floor:
                 risk, confidence = rule.floor, max(confidence, rule.floor)
         elif rule.ceiling is not None and risk > rule.ceiling:
             risk = rule.ceiling
             if risk < 0.5:
-                category, confidence = benign, max(confidence, 1.0 - rule.ceiling)
+                category, confidence = model.benign, max(confidence, 1.0 - rule.ceiling)
         elif confidence < UNCERTAIN_BELOW:
             flags.append("model_uncertain")
         return Screening(round(risk, 4), category, round(confidence, 4), flags, self.model_version)
 
-    def _best(self, probabilities: np.ndarray, mask: np.ndarray) -> str:
-        masked = np.where(mask, probabilities, -1.0)
-        return self.categories[int(np.argmax(masked))]
 
-    def _confidence(self, probabilities: np.ndarray, risk: float, category: str) -> float:
-        """Geometric mean of how far the risk is from a coin flip and how dominant the chosen
-        category is among the categories on its side (benign or needing attention)."""
-        side = self._benign if category in self.meta["benign_categories"] else ~self._benign
-        share = probabilities[self.categories.index(category)] / max(float(probabilities[side].sum()), 1e-9)
-        return float(np.sqrt(abs(2.0 * risk - 1.0) * share))
+@dataclass(frozen=True)
+class _ModelVerdict:
+    risk: float  # calibrated
+    attention: str  # likeliest category that needs a moderator
+    benign: str  # likeliest of none / profanity
+    confidence: float
 
 
 def available_models(models_dir: Path = MODELS_DIR) -> list[str]:
-    """Names of the model folders that hold both model.onnx and meta.json."""
+    """Names of the screening models under ``models_dir``: folders holding model.onnx and a
+    meta.json of kind "screening" (the sentence encoder lives there too, and is not one)."""
     if not models_dir.is_dir():
         return []
     return sorted(path.name for path in models_dir.iterdir()
-                  if (path / "model.onnx").is_file() and (path / "meta.json").is_file())
+                  if (path / "model.onnx").is_file() and _kind(path / "meta.json") == "screening")
+
+
+def _kind(meta_path: Path) -> str | None:
+    try:
+        kind = json.loads(meta_path.read_text()).get("kind")
+    except (OSError, ValueError):
+        return None
+    return kind if isinstance(kind, str) else None
 
 
 _cache: dict[str, Screener] = {}

@@ -1,0 +1,85 @@
+"""Score messages from stdin, one JSON result per line on stdout, in order.
+
+    python -m ml.score [--model NAME] < messages.jsonl
+
+Each input line is a JSON string or an object {"text": ..., "context": [...]}. Each output line
+is {"risk_score", "risk_category", "confidence", "flags", "model_version"}, or {"error": ...}
+for a line that could not be read; the output always has exactly one line per input line.
+Lines are screened in batches, so a large file costs about what the model costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import IO
+
+from ml.screening import Screener
+
+BATCH = 64
+
+Parsed = tuple[str, tuple[str, ...]] | str  # (text, context), or an error message
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Screen chat messages read from stdin.")
+    parser.add_argument("--model", default=None, help="model under ml/models (default: $SCREENING_MODEL or ngram-v1)")
+    args = parser.parse_args(argv)
+    try:
+        screener = Screener.load(args.model)
+    except ValueError as error:
+        print(f"ml.score: {error}", file=sys.stderr)
+        return 2
+    score_stream(screener, sys.stdin.buffer, sys.stdout)
+    return 0
+
+
+def score_stream(screener: Screener, lines: Iterable[bytes], out: IO[str]) -> None:
+    """Read, screen and write in windows of BATCH lines, keeping the input order."""
+    window: list[Parsed] = []
+    for raw in lines:
+        window.append(parse_line(raw))
+        if len(window) == BATCH:
+            _write_window(screener, window, out)
+            window = []
+    if window:
+        _write_window(screener, window, out)
+
+
+def parse_line(raw: bytes) -> Parsed:
+    """Parse one input line; a problem comes back as a message instead of raising."""
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "line is not valid UTF-8"
+    except json.JSONDecodeError as error:
+        return f"line is not valid JSON: {error.msg}"
+    if isinstance(value, str):
+        return value, ()
+    if not isinstance(value, dict) or not isinstance(value.get("text"), str):
+        return "expected a JSON string or an object with a \"text\" string"
+    context = value.get("context") or []
+    if not isinstance(context, list) or not all(isinstance(item, str) for item in context):
+        return "\"context\" must be a list of strings"
+    return value["text"], tuple(context)
+
+
+def _write_window(screener: Screener, window: list[Parsed], out: IO[str]) -> None:
+    valid = [item for item in window if isinstance(item, tuple)]
+    results = iter(screener.screen([text for text, _ in valid], [context for _, context in valid]))
+    for item in window:
+        if isinstance(item, str):
+            record: dict[str, object] = {"error": item}
+        else:
+            result = next(results)
+            record = {"risk_score": result.risk_score, "risk_category": result.risk_category,
+                      "confidence": result.confidence, "flags": result.flags,
+                      "model_version": result.model_version}
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
