@@ -48,11 +48,14 @@ broker_connection_retry_on_startup = True
 task_serializer = "json"
 accept_content = ["json"]
 worker_send_task_events = True  # Flower
-task_send_sent_event = True
+# No "task-sent" events: each would double the broker writes of every webhook request, and Flower
+# sees tasks from the worker's "received" events anyway.
+task_send_sent_event = False
 worker_hijack_root_logger = False
 
 beat_schedule = {
     "sweep-stuck-events": {"task": "maintenance.sweep", "schedule": 30.0},
     "sweep-stuck-reasoning": {"task": "maintenance.sweep_reasoning", "schedule": 60.0},
     "lift-expired-bans": {"task": "act.expire", "schedule": 60.0},
+    "snapshot-sessions": {"task": "maintenance.snapshot_sessions", "schedule": 15.0},
 }

@@ -81,3 +81,24 @@ def sweep_reasoning(client: redis.Redis, db: DbSession, enqueue: Callable[[list[
     if refs:
         enqueue(refs)
     return len(refs)
+
+
+def snapshot_sessions(client: redis.Redis, db: DbSession, *, older_than_s: float = 10.0) -> int:
+    """Write the newest state of sessions whose last updates skipped the PostgreSQL snapshot
+    (screening snapshots at most every few seconds per session), so nothing is lost when the
+    30-minute idle key expires."""
+    from app.pipeline.screen_store import save_sessions
+    from app.sessions import clear_dirty, dirty_sessions, session_key, to_contract
+
+    marked = dirty_sessions(client, int(time.time() * 1000 - older_than_s * 1000))
+    contracts, seen = {}, []
+    for session_id, score in marked:
+        raw = client.get(session_key(session_id))
+        if raw:
+            contracts[session_id] = to_contract(json.loads(raw))
+        seen.append((session_id, score))
+    save_sessions(db, contracts)
+    db.commit()
+    for session_id, score in seen:
+        clear_dirty(client, session_id, score)
+    return len(contracts)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import unicodedata
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from marshmallow import (
@@ -129,6 +130,12 @@ class ScreenRequestSchema(Schema):
                           load_default=list, validate=validate.Length(max=20))
 
 
+@lru_cache(maxsize=8)
+def event_schema(many: bool, max_chars: int) -> EventSchema:
+    """Schemas are costly to build and safe to reuse: one per shape, not one per request."""
+    return EventSchema(many=many, max_chars=max_chars)
+
+
 def load_events(payload: Any, *, max_events: int, max_chars: int) -> list[dict[str, Any]]:
     """One Event or ``{"events": [...]}`` → canonical events; raises ValidationError with per-item messages."""
     if isinstance(payload, dict) and "events" in payload:
@@ -139,8 +146,7 @@ def load_events(payload: Any, *, max_events: int, max_chars: int) -> list[dict[s
             raise ValidationError({"events": ["Send at least one event."]})
         if len(items) > max_events:
             raise ValidationError({"events": [f"At most {max_events} events per request (got {len(items)})."]})
-        result = EventSchema(many=True, max_chars=max_chars).load(items)
-        return list(result)
+        return list(event_schema(True, max_chars).load(items))
     if isinstance(payload, dict):
-        return [EventSchema(max_chars=max_chars).load(payload)]
+        return [event_schema(False, max_chars).load(payload)]
     raise ValidationError({"_schema": ["Send one Event object or {\"events\": [...]}."]})

@@ -42,17 +42,17 @@ end
 if type(s.participants) ~= 'table' then s.participants = {} end
 if type(s.targets) ~= 'table' then s.targets = {} end
 local seen = {}
-for _, m in ipairs(s.window) do seen[m.eid] = true end
+for _, m in ipairs(s.window) do seen[m[7]] = true end
 
 local function clamp(x) if x < 0 then return 0 elseif x > 1 then return 1 end return x end
 
 local function heat_before(ts)
   local num, den = 0, 0
   for _, m in ipairs(s.window) do
-    local age = (ts - m.ts) / 1000
+    local age = (ts - m[1]) / 1000
     if age >= 0 and age <= P.heat_horizon_s then
       local w = math.exp(-age / P.heat_half_life_s)
-      num = num + w * m.hostility
+      num = num + w * m[4]
       den = den + w
     end
   end
@@ -63,7 +63,7 @@ end
 local function count_recent(ts, seconds)
   local n = 0
   for _, m in ipairs(s.window) do
-    if m.ts <= ts and (ts - m.ts) / 1000 <= seconds then n = n + 1 end
+    if m[1] <= ts and (ts - m[1]) / 1000 <= seconds then n = n + 1 end
   end
   return n
 end
@@ -127,10 +127,11 @@ for _, e in ipairs(P.events) do
     end
 
     -- Insert in timestamp order; the window keeps the newest P.window messages.
-    local item = {ts = e.ts, risk = e.risk, final = final, hostility = hostile and e.risk or e.risk * 0.5 * e.hostile,
-                  author = e.author, target = e.target, eid = e.eid}
+    -- Window items are arrays (ts, risk, final, hostility, author, target, eid): the state is
+    -- decoded and encoded on every update, and repeated keys would double its size.
+    local item = {e.ts, e.risk, final, hostile and e.risk or e.risk * 0.5 * e.hostile, e.author, e.target, e.eid}
     local pos = #s.window + 1
-    while pos > 1 and s.window[pos - 1].ts > e.ts do pos = pos - 1 end
+    while pos > 1 and s.window[pos - 1][1] > e.ts do pos = pos - 1 end
     table.insert(s.window, pos, item)
     while #s.window > P.window do table.remove(s.window, 1) end
 
@@ -195,8 +196,8 @@ local heat_now = heat_before(s.last_ts)
 local n = #s.window
 local recent, older, rn, on = 0, 0, 0, 0
 -- Hostility, not blame: a flame war heats the room even when one side is only answering back.
-for i = n, math.max(1, n - 4), -1 do recent = recent + s.window[i].hostility; rn = rn + 1 end
-for i = n - 5, math.max(1, n - 9), -1 do older = older + s.window[i].hostility; on = on + 1 end
+for i = n, math.max(1, n - 4), -1 do recent = recent + s.window[i][4]; rn = rn + 1 end
+for i = n - 5, math.max(1, n - 9), -1 do older = older + s.window[i][4]; on = on + 1 end
 local trend = 0
 if on > 0 then trend = clamp((recent / rn - older / on) * 2) end
 local pace = clamp(count_recent(s.last_ts, 60) / P.burst_messages)
@@ -208,7 +209,23 @@ if s.escalation_score >= P.alert_escalation and s.alerted.escalation == 0 then
 elseif s.escalation_score < P.alert_escalation / 2 then
   s.alerted.escalation = 0
 end
+-- PostgreSQL gets a snapshot when something happened (a flag, an alert) or the last one is older
+-- than snapshot_every_s; otherwise the session is marked dirty and the maintenance task writes it.
+local flagged_now = #alerts > 0
+for _, r in ipairs(results) do if r.final >= P.threshold then flagged_now = true end end
+local due = flagged_now or (s.last_ts - (s.snap_ts or 0)) / 1000 >= P.snapshot_every_s or not s.snap_ts
+if due and #results > 0 then
+  s.snap_ts = s.last_ts
+  redis.call('ZREM', KEYS[2], P.session_id)
+elseif #results > 0 then
+  local now = redis.call('TIME')
+  redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), P.session_id)
+end
 redis.call('SET', key, cjson.encode(s), 'EX', P.ttl)
+if not (due and #results > 0) then
+  return cjson.encode({lite = {message_count = s.message_count, escalation_score = s.escalation_score},
+                       results = results, alerts = alerts})
+end
 -- The caller needs the Session contract, not the bookkeeping: leave hits and alert marks out.
 local targets = {}
 for uid, t in pairs(s.targets) do targets[uid] = {flagged = t.flagged, authors = t.authors} end
@@ -238,6 +255,7 @@ class SessionParams:
     pile_on_authors: int = 3
     pile_on_hostile: int = 2
     max_hits: int = 24
+    snapshot_every_s: float = 10.0
     victim_damp: float = 0.7
     alert_escalation: float = 0.6
     w_heat: float = 0.25
@@ -269,13 +287,34 @@ class MessageVerdict:
 
 @dataclass
 class SessionResult:
-    contract: dict[str, Any]
+    contract: dict[str, Any]  # the full contract when a snapshot is due, else message_count and escalation
     verdicts: dict[str, MessageVerdict]
     alerts: list[dict[str, Any]]
+    snapshot: bool = True
+
+
+DIRTY_KEY = "sessions:dirty"  # sorted set: sessions whose newest state is not yet in PostgreSQL
 
 
 def session_key(session_id: str) -> str:
     return f"session:{session_id}"
+
+
+# Drop a dirty mark only if nobody marked the session again since it was read.
+CLEAR_DIRTY_LUA = """
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+def dirty_sessions(client: redis.Redis, older_than_ms: int, limit: int = 500) -> list[tuple[str, float]]:
+    """Sessions with updates not yet snapshotted, marked before ``older_than_ms`` (epoch ms)."""
+    return [(sid, score) for sid, score in
+            client.zrangebyscore(DIRTY_KEY, "-inf", older_than_ms, start=0, num=limit, withscores=True)]
+
+
+def clear_dirty(client: redis.Redis, session_id: str, score: float) -> None:
+    client.eval(CLEAR_DIRTY_LUA, 1, DIRTY_KEY, session_id, repr(score) if score % 1 else str(int(score)))
 
 
 class SessionStore:
@@ -297,7 +336,7 @@ class SessionStore:
             platform, channel_id = places[session_id]
             payload = base | {"session_id": session_id, "platform": platform, "channel_id": channel_id,
                               "events": [_event_arg(u, self.params.enabled) for u in by_session[session_id]]}
-            self.script(keys=[session_key(session_id)], args=[json.dumps(payload)], client=pipe)
+            self.script(keys=[session_key(session_id), DIRTY_KEY], args=[json.dumps(payload)], client=pipe)
         return {sid: _result(json.loads(raw)) for sid, raw in zip(order, pipe.execute(), strict=True)}
 
     def get(self, session_id: str) -> dict[str, Any] | None:
@@ -314,12 +353,16 @@ def _event_arg(u: SessionUpdate, enabled: bool) -> dict[str, Any]:
 
 
 def _result(reply: dict[str, Any]) -> SessionResult:
+    lite = reply.get("lite")
     verdicts = {
         r["eid"]: MessageVerdict(float(r["final"]), list(r["flags"] or []),
                                  {k: r[k] for k in ("heat", "burst", "repeat_n", "pile_authors", "hostile_authors")})
         for r in reply["results"] or []
     }
-    return SessionResult(to_contract(reply["state"]), verdicts, list(reply["alerts"] or []))
+    alerts = list(reply["alerts"] or [])
+    if lite:
+        return SessionResult(dict(lite), verdicts, alerts, snapshot=False)
+    return SessionResult(to_contract(reply["state"]), verdicts, alerts)
 
 
 def _items(value: Any) -> dict[str, Any]:
@@ -330,7 +373,7 @@ def _items(value: Any) -> dict[str, Any]:
 def to_contract(state: dict[str, Any]) -> dict[str, Any]:
     """Redis state → the design's Session contract, with per-participant and per-target detail."""
     window = state.get("window") or []
-    timestamps = [m["ts"] for m in window]
+    timestamps = [m[0] for m in window]
     participants = _items(state.get("participants"))
     targets = _items(state.get("targets"))
     started, last = state.get("started_at") or 0, state.get("last_ts") or 0
@@ -352,8 +395,8 @@ def to_contract(state: dict[str, Any]) -> dict[str, Any]:
         "harassment_flags_count": state.get("harassment_flags_count", 0),
         "temporal_features": {
             "intervals": [round((b - a) / 1000, 3) for a, b in zip(timestamps, timestamps[1:], strict=False)],
-            "risk_scores": [m["final"] for m in window],
-            "targets": [m["target"] or None for m in window],
+            "risk_scores": [m[2] for m in window],
+            "targets": [m[5] or None for m in window],
         },
         "started_at_ms": started,
         "last_event_at_ms": last,

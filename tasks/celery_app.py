@@ -12,9 +12,10 @@ def enqueue_screening(items: list[dict]) -> None:
 
 
 def enqueue_context(refs: list[dict]) -> None:
-    """Start the slow chain for each risky event: one ``context.gather`` message per event (ids, not objects)."""
-    for ref in refs:
-        app.send_task("context.gather", args=[ref], queue="reasoning")
+    """Start the slow chain for a batch's risky events: one message, fanned out on the reasoning queue
+    into one ``context.gather`` per event (ids, not objects)."""
+    if refs:
+        app.send_task("context.fan_out", args=[refs], queue="reasoning")
 
 
 def record_outcome(platform: str, event_id: str, action_taken: str | None, action_outcome: str) -> None:

@@ -52,6 +52,15 @@ def _warm(**_: Any) -> None:
         log.exception("could not open the incident store at worker start")
 
 
+@app.task(name="context.fan_out", acks_late=True)
+def fan_out(refs: list[dict[str, str]]) -> int:
+    """One message from a screening batch becomes one ``context.gather`` per risky event, so the
+    screening worker pays for a single broker write however many events it flagged."""
+    for ref in refs:
+        app.send_task("context.gather", args=[ref], queue="reasoning")
+    return len(refs)
+
+
 @app.task(name="context.gather", bind=True, max_retries=5, acks_late=True)
 def gather(self: Any, ref: dict[str, str]) -> str:
     started_ms = time.time() * 1000

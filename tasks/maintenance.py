@@ -20,3 +20,9 @@ def sweep_reasoning() -> int:
     with session_scope() as db:
         return maintenance.sweep_reasoning(get_redis(), db, enqueue_context,
                                            older_than_s=get_settings().REASONING_SWEEP_AFTER_S)
+
+
+@app.task(name="maintenance.snapshot_sessions", acks_late=True)
+def snapshot_sessions() -> int:
+    with session_scope() as db:
+        return maintenance.snapshot_sessions(get_redis(), db)

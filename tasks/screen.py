@@ -59,10 +59,12 @@ def screen_batch(requests: list[Any]) -> int:
     for request in requests:
         attempt = int((request.kwargs or {}).get("attempt", 0))
         groups.setdefault(attempt, []).extend(request.args[0])
-    done = 0
+    started, done = time.perf_counter(), 0
     for attempt, items in sorted(groups.items()):
         for start in range(0, len(items), MAX_GROUP_EVENTS):
             done += screen_items(items[start:start + MAX_GROUP_EVENTS], attempt)
+    log.info("screened %d events from %d messages in %.1f ms", done, len(requests),
+             (time.perf_counter() - started) * 1000)
     return done
 
 

@@ -168,7 +168,7 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     now = datetime.now(UTC)
     screen_store.save_events(db, screened, now)
     totals = screen_store.save_authors(db, screened, now)
-    screen_store.save_sessions(db, sessions)
+    screen_store.save_sessions(db, {sid: r.contract for sid, r in results.items() if r.snapshot})
     screen_store.save_alerts(db, alerts)
     standing.refresh(client, totals)
     return BatchResult(screened, sessions, alerts)

@@ -14,7 +14,7 @@ PLACE = {"web:c": ("web", "c")}
 
 @pytest.fixture
 def store(rds):  # type: ignore[no-untyped-def]
-    return SessionStore(rds, SessionParams())
+    return SessionStore(rds, SessionParams(snapshot_every_s=0))  # always return the full contract
 
 
 def msg(n: int, author: str, risk: float, *, target: str | None = None, hostile: bool = True, at_s: float = 0,
@@ -100,7 +100,7 @@ def test_a_known_offender_is_recognised_in_a_new_channel(store):
 
 
 def test_switching_signals_off_keeps_state_but_never_raises_risk(rds):
-    off = SessionStore(rds, SessionParams(enabled=False))
+    off = SessionStore(rds, SessionParams(enabled=False, snapshot_every_s=0))
     raid = [msg(i, f"fresh{i}", 0.45, target="streamer", at_s=i) for i in range(5)]
     result = off.update(raid, PLACE)["web:c"]
     assert all(v.final_risk == pytest.approx(0.45) for v in result.verdicts.values())
@@ -123,3 +123,25 @@ def test_an_insult_back_at_a_harasser_is_damped_not_raised(store):
     assert reply.flags == ["answering_harasser"]
     again = store.update([msg(4, "bully", 0.6, target="kid", at_s=60)], PLACE)["web:c"].verdicts["e4"]
     assert again.final_risk >= 0.7 and "repeated_targeting" in again.flags
+
+
+def test_quiet_updates_skip_the_snapshot_and_the_sweeper_writes_it(rds, settings):
+    from app import maintenance
+    from app.db import session_scope
+    from app.models import Session as SessionRow
+    from app.sessions import DIRTY_KEY
+
+    store = SessionStore(rds, SessionParams(snapshot_every_s=60))
+    first = store.update([msg(1, "a", 0.1, hostile=False, at_s=0)], PLACE)["web:c"]
+    second = store.update([msg(2, "b", 0.1, hostile=False, at_s=5)], PLACE)["web:c"]
+    assert first.snapshot and not second.snapshot
+    assert second.contract == {"message_count": 2, "escalation_score": second.contract["escalation_score"]}
+    assert rds.zscore(DIRTY_KEY, "web:c") is not None
+    flagged = store.update([msg(3, "c", 0.95, target="b", at_s=6)], PLACE)["web:c"]
+    assert flagged.snapshot  # something happened: snapshot now, whatever the interval
+    store.update([msg(4, "a", 0.1, hostile=False, at_s=7)], PLACE)
+    with session_scope() as db:
+        assert maintenance.snapshot_sessions(rds, db, older_than_s=0) == 1
+    with session_scope() as db:
+        assert db.get(SessionRow, "web:c").message_count == 4
+    assert rds.zscore(DIRTY_KEY, "web:c") is None
