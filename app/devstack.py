@@ -77,6 +77,8 @@ def commands() -> dict[str, list[str]]:
     for queue, extra in WORKERS.items():
         procs[f"worker-{queue}"] = [*celery, "-A", "tasks.celery_app", "worker", "-Q", queue,
                                     "-n", f"{queue}@%h", "--loglevel", "INFO", *extra]
+    if os.environ.get("DISCORD_BOT_TOKEN"):  # the gateway bridge, only when there is a bot to run
+        procs["discord-bridge"] = [sys.executable, "-m", "app.discord_bridge"]
     procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}"]
     return procs
 
@@ -88,6 +90,7 @@ def run() -> int:
     metrics_dir = VAR / "prometheus"
     _fresh_dir(metrics_dir)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env.setdefault("BRIDGE_TARGET_URL", f"http://127.0.0.1:{WEB_PORT}/v1/webhooks/discord")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -54,6 +54,11 @@ def test_every_command_exists_in_the_code(name):
             queue = command[command.index("-Q") + 1]
             assert queue in {q.name for q in celery_app.conf.task_queues}
             assert any(route["queue"] == queue for route in celery_app.conf.task_routes.values())
+    elif program == "python":
+        assert command[1] == "-m"
+        module = command[2]
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+        importlib.import_module(module)
     elif program == "alembic":
         assert command[1:] == ["upgrade", "head"]
         assert (ROOT / "alembic.ini").exists() and (ROOT / "migrations" / "env.py").exists()
