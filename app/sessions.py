@@ -68,12 +68,12 @@ local function count_recent(ts, seconds)
   return n
 end
 
--- Hostile messages from `from` to `to` before ts, within the horizon.
+-- Clearly hostile messages (model risk >= repeat_min_risk) from `from` to `to` before ts.
 local function hostile_hits(from, to, ts)
   local n, t = 0, s.targets[to]
   if not t then return 0 end
   for _, h in ipairs(t.hits) do
-    if h.author == from and h.hostile == 1 and h.ts <= ts and (ts - h.ts) / 1000 <= P.heat_horizon_s then n = n + 1 end
+    if h.author == from and h.strong == 1 and h.ts <= ts and (ts - h.ts) / 1000 <= P.heat_horizon_s then n = n + 1 end
   end
   return n
 end
@@ -114,7 +114,9 @@ for _, e in ipairs(P.events) do
       final = e.risk * P.victim_damp
       table.insert(flags, 'answering_harasser')
     elseif hostile then
-      local heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor))
+      -- Heat only tips messages the model already leans on; repetition and pile-ons reach lower.
+      local heat_excess = 0
+      if e.risk >= P.heat_min_risk then heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor)) end
       local rep = clamp(repeat_n / P.repeat_full)
       if harassed_by_target > 0 and harassed_by_target >= repeat_n then rep = rep * 0.25 end
       local boost = P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
@@ -155,7 +157,8 @@ for _, e in ipairs(P.events) do
       local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
       if e.risk >= P.pile_min_risk then
-        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0})
+        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0,
+                              strong = (hostile and e.risk >= P.repeat_min_risk) and 1 or 0})
       end
       if flagged then
         t.flagged = t.flagged + 1
@@ -248,6 +251,8 @@ class SessionParams:
     heat_horizon_s: float = 600.0
     heat_half_life_s: float = 180.0
     heat_floor: float = 0.25
+    heat_min_risk: float = 0.5
+    repeat_min_risk: float = 0.35
     burst_messages: float = 10.0
     repeat_full: float = 2.0
     pile_window_s: float = 120.0

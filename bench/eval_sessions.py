@@ -34,6 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "ml" / "data"
 KEY = "eval-key"
+OVERRIDES: dict[str, float] = {}  # --param name=value: try other SessionParams
 THRESHOLD = 0.7
 
 
@@ -59,6 +60,7 @@ class Outcome:
     flagged: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     abusive: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     raid_detected_at: dict[str, int | None] = field(default_factory=dict)
+    flags: dict[tuple[str, str], list[list[str]]] = field(default_factory=lambda: defaultdict(list))
     session_ms: list[float] = field(default_factory=list)
 
 
@@ -81,8 +83,9 @@ def convabuse(limit: int) -> list[Conversation]:
         messages: list[Message] = []
         for i, row in enumerate(sorted(turns, key=lambda r: float(r["example_id"]))):
             user = f"user-{conv_id}"
-            messages.append(Message("agent", user, row["agent"], False, i * 40))
-            messages.append(Message(user, "agent", row["user"], _convabuse_abusive(row), i * 40 + 20))
+            agent = f"agent-{conv_id}"  # one chatbot session each: not one account across all of them
+            messages.append(Message(agent, user, row["agent"], False, i * 40))
+            messages.append(Message(user, agent, row["user"], _convabuse_abusive(row), i * 40 + 20))
         out.append(Conversation(f"convabuse:{conv_id}", "convabuse", messages))
     return out[:limit]
 
@@ -160,7 +163,7 @@ def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, s
     set_settings(settings)
     rds = redis_for(settings.redis_url)
     screener = get_screener(settings.SCREENING_MODEL)
-    params = SessionParams(threshold=settings.SCREENING_THRESHOLD, enabled=enabled)
+    params = SessionParams(**{"threshold": settings.SCREENING_THRESHOLD, "enabled": enabled, **OVERRIDES})
     _time_session_updates(rds, params)
     outcome = Outcome()
     base = 1_790_000_000.0
@@ -187,6 +190,7 @@ def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, s
             key = (conv.name, m.author)
             outcome.flagged[key].append(done.prediction["risk_score"] >= THRESHOLD)
             outcome.abusive[key].append(m.abusive)
+            outcome.flags[key].append(done.prediction["flags"] if done.prediction["risk_score"] >= THRESHOLD else [])
             if conv.raid_target and m.target == conv.raid_target:
                 raid_authors.add(m.author)
                 if "pile_on" in done.prediction["flags"] and conv.name not in outcome.raid_detected_at:
@@ -260,6 +264,15 @@ def table(off: Outcome, on: Outcome) -> str:
         out.append(f"\n{source or 'all'}:{'':<14}{'sessions off':>14}{'sessions on':>14}")
         for row in rows:
             out.append(f"  {row:<22}{_fmt(a[row]):>14}{_fmt(b[row]):>14}")
+    reasons: dict[str, int] = defaultdict(int)
+    for key, flagged in on.flagged.items():
+        if any(flagged) and not any(on.abusive[key]) and not any(off.flagged[key]):
+            for flags in on.flags[key]:
+                for flag in flags:
+                    reasons[flag] += 1
+    if reasons:
+        out.append("\nflags on messages that flagged clean participants only with sessions on: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])))
     for name in on.raid_detected_at:
         out.append(f"\nraid {name}: detected at author #{off.raid_detected_at.get(name)} (off) vs "
                    f"#{on.raid_detected_at[name]} (on)")
@@ -291,7 +304,12 @@ def fresh_state(env: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=400, help="conversations per dataset")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a SessionParams knob, e.g. --param w_heat=0.15")
     args = parser.parse_args(argv)
+    for item in args.param:
+        name, _, value = item.partition("=")
+        OVERRIDES[name] = float(value)
     import subprocess
 
     from app.embedded import EmbeddedPostgres, EmbeddedRedis
