@@ -3,13 +3,14 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench train eval eval-sessions lint services clean help
+.PHONY: run test bench train train-minilm eval eval-sessions lint services clean help
 
 help:
 	@echo "make run    start the whole system (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
 	@echo "make bench  latency/throughput benchmarks against a running stack it starts itself"
 	@echo "make train  retrain the screening model from ml/data (not in CI)"
+	@echo "make train-minilm  retrain the MiniLM heads (minilm-v1) on the frozen ONNX encoder"
 	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
 	@echo "make eval-sessions  replay conversations with and without the session signals"
 
@@ -43,6 +44,9 @@ bench: $(VENV)/.dev
 
 train: $(VENV)/.train
 	$(BIN)/python -m ml.train_ngram
+
+train-minilm: $(VENV)/.train
+	$(BIN)/python -m ml.train_heads
 
 eval: $(VENV)/.train
 	$(BIN)/python -m ml.evaluate

@@ -1,11 +1,14 @@
-"""Evaluate a screening model on the held-out split and on the hard-case suite.
+"""Evaluate the screening models and the baselines on the held-out split and the hard-case suite.
 
-    python -m ml.evaluate [--model NAME] [--threshold 0.7]
+    python -m ml.evaluate [--model NAME ...] [--threshold 0.7] [--no-baselines] [--no-speed]
 
-Prints precision, recall, F1, false-positive rate (and ROC AUC) at the screening threshold per
-source and per category, model+rules and model alone, then every hard case that failed. The
-held-out split (ml/data/splits/heldout.jsonl.gz) is written by ``python -m ml.train_ngram`` and
-shares no conversation, thread, author or template with training.
+First, side by side in one table, every screening model under ml/models (model+rules) and the
+baselines (ml.baselines: alt-profanity-check, hatesonar): precision, recall, F1, false-positive
+rate and ROC AUC at the threshold, per source and per category (a category's rows against all
+benign rows), and hard cases passed per group. Then the speed of each (ml.speed). Then, per
+screening model, the detailed report: model+rules and model alone, category-exact metrics, and
+every hard case that failed. The held-out split (ml/data/splits/heldout.jsonl.gz) is written by
+``python -m ml.train_ngram`` and shares no conversation, thread, author or template with training.
 """
 
 from __future__ import annotations
@@ -13,17 +16,20 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ml import speed
+from ml.baselines import load_baselines
 from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example
 from ml.hard_cases import HARD_CASES, HardCase
 from ml.metrics import binary_metrics
-from ml.normalise import normalise
-from ml.screening import Screener, Screening
+from ml.screening import Screener, Screening, available_models
 
 THRESHOLD = 0.7
 HELDOUT_PATH = DATA_DIR / "splits" / "heldout.jsonl.gz"
@@ -31,15 +37,41 @@ BATCH = 256
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Evaluate a screening model.")
-    parser.add_argument("--model", default=None, help="model name under ml/models (default ngram-v1)")
+    parser = argparse.ArgumentParser(description="Evaluate the screening models and the baselines.")
+    parser.add_argument("--model", action="append", help="model under ml/models (repeatable; default: all)")
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
+    parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args(argv)
-    screener = Screener.load(args.model)
     rows = load_heldout(HELDOUT_PATH)
-    print(f"model {screener.model_version}, {len(rows)} held-out messages, threshold {args.threshold}\n")
-    print(format_report(evaluate_rows(screener, rows, args.threshold)))
-    print(format_hard_cases(run_hard_cases(screener, args.threshold)))
+    screeners = {name: Screener.load(name) for name in args.model or available_models()}
+    scorers: dict[str, Scored] = {}
+    speeds: dict[str, speed.Speed] = {}
+    texts = [row.text for row in rows]
+    for name, screener in screeners.items():
+        _note(f"scoring {len(rows)} held-out messages with {name}")
+        scorers[name] = score_screener(screener, rows)
+        if not args.no_speed:
+            speeds[name] = speed.measure(screener.screen, texts, model_name=name)
+    if not args.no_baselines:
+        baselines, missing = load_baselines()
+        for line in missing:
+            print(f"baseline not available: {line}")
+        for baseline in baselines:
+            _note(f"scoring {len(rows)} held-out messages with {baseline.name}")
+            scorers[baseline.name] = score_baseline(baseline.risk, rows)
+            if not args.no_speed:
+                speeds[baseline.name] = speed.measure(baseline.risk, texts)
+    print(f"{len(rows)} held-out messages, threshold {args.threshold}; our models are scored with their rules\n")
+    print(format_side_by_side(rows, scorers, args.threshold))
+    if speeds:
+        print("speed (one onnxruntime thread, this machine, shared; not a timed test)")
+        print("\n".join(result.line(name) for name, result in speeds.items()) + "\n")
+    for name, scored in scorers.items():
+        if scored.report is not None:
+            print(f"=== {name}: model+rules and model alone\n")
+            print(format_report(scored.report))
+            print(format_hard_cases(scored.hard_cases))
 
 
 def load_heldout(path: Path) -> list[Example]:
@@ -49,11 +81,73 @@ def load_heldout(path: Path) -> list[Example]:
         return [Example(**{**row, "context": tuple(row["context"])}) for row in map(json.loads, handle)]
 
 
+@dataclass(frozen=True)
+class Scored:
+    risk: np.ndarray  # per held-out row
+    hard_case_risk: np.ndarray  # per hard case
+    hard_case_category: list[str | None]  # None for a baseline: it names no category
+    report: dict[str, Any] | None = None  # the detailed report of a screening model
+    hard_cases: list[tuple[HardCase, Screening, bool]] = field(default_factory=list)
+
+
+def score_screener(screener: Screener, rows: Sequence[Example], threshold: float = THRESHOLD) -> Scored:
+    results, model_risk = _screen_all(screener, rows)
+    report = _report(results, model_risk, rows, threshold)
+    hard = run_hard_cases(screener, threshold)
+    return Scored(np.array([result.risk_score for result in results]),
+                  np.array([result.risk_score for _, result, _ in hard]),
+                  [result.risk_category for _, result, _ in hard], report, hard)
+
+
+def score_baseline(risk: Callable[[Sequence[str]], np.ndarray], rows: Sequence[Example]) -> Scored:
+    texts = [row.text for row in rows]
+    scores = np.concatenate([risk(texts[start:start + BATCH]) for start in range(0, len(texts), BATCH)])
+    return Scored(scores, risk([case.text for case in HARD_CASES]), [None] * len(HARD_CASES))
+
+
+def format_side_by_side(rows: Sequence[Example], scorers: dict[str, Scored], threshold: float) -> str:
+    """One table: every scorer per source, per category, and on the hard cases."""
+    labels = np.array([row.label for row in rows])
+    sources = np.array([row.source for row in rows])
+    truth = ~np.isin(labels, list(BENIGN))
+    slices = {name: sources == name for name in sorted(set(sources))}
+    slices["all real sources"] = sources != "synthetic"
+    benign = ~truth
+    for category in CATEGORIES:
+        if category not in BENIGN:
+            slices[f"cat {category}"] = (labels == category) | benign
+    header = (f"{'slice':24} {'scorer':20} {'n':>6} {'pos':>5} "
+              f"{'prec':>6} {'recall':>6} {'f1':>6} {'fpr':>6} {'auc':>6}")
+    lines = [f"side by side (binary: needs a moderator), threshold {threshold}; "
+             "'cat X' = rows of X against all benign rows", header]
+    for slice_name, mask in slices.items():
+        for name, scored in scorers.items():
+            m = binary_metrics(truth[mask], scored.risk[mask], threshold)
+            lines.append(f"{slice_name:24} {name:20} {m.n:6d} {m.positives:5d} {m.precision:6.3f} "
+                         f"{m.recall:6.3f} {m.f1:6.3f} {m.fpr:6.3f} {m.auc:6.3f}")
+    lines += ["", "hard cases passed per group (baselines: flag decision only, they name no category)",
+              f"{'group':26} " + " ".join(f"{name:>20}" for name in scorers)]
+    groups = sorted({case.group for case in HARD_CASES}, key=[case.group for case in HARD_CASES].index)
+    for group in [*groups, "total"]:
+        cells = []
+        for scored in scorers.values():
+            passed = [_hard_case_passes(case, float(scored.hard_case_risk[index]), scored.hard_case_category[index],
+                                        threshold)
+                      for index, case in enumerate(HARD_CASES) if group in (case.group, "total")]
+            cells.append(f"{sum(passed)}/{len(passed)}")
+        lines.append(f"{group:26} " + " ".join(f"{cell:>20}" for cell in cells))
+    return "\n".join(lines) + "\n"
+
+
 def evaluate_rows(screener: Screener, rows: Sequence[Example], threshold: float = THRESHOLD) -> dict[str, Any]:
     """Metrics of model+rules and of the model alone, per source and per category."""
-    results = _screen_all(screener, rows)
+    results, model_risk = _screen_all(screener, rows)
+    return _report(results, model_risk, rows, threshold)
+
+
+def _report(results: Sequence[Screening], model_risk: np.ndarray, rows: Sequence[Example],
+            threshold: float) -> dict[str, Any]:
     risk = np.array([result.risk_score for result in results])
-    model_risk = _model_only(screener, rows)
     predicted = np.array([result.risk_category for result in results])
     labels = np.array([row.label for row in rows])
     sources = np.array([row.source for row in rows])
@@ -103,9 +197,14 @@ def run_hard_cases(screener: Screener, threshold: float = THRESHOLD) -> list[tup
 
 
 def _passes(case: HardCase, result: Screening, threshold: float) -> bool:
-    if (result.risk_score >= threshold) != case.flagged:
+    return _hard_case_passes(case, result.risk_score, result.risk_category, threshold)
+
+
+def _hard_case_passes(case: HardCase, risk: float, category: str | None, threshold: float) -> bool:
+    """``category`` None (a baseline) checks the flag decision only."""
+    if (risk >= threshold) != case.flagged:
         return False
-    return case.category is None or result.risk_category == case.category
+    return case.category is None or category is None or category == case.category
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -143,18 +242,20 @@ def format_hard_cases(outcomes: list[tuple[HardCase, Screening, bool]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _screen_all(screener: Screener, rows: Sequence[Example]) -> list[Screening]:
+def _screen_all(screener: Screener, rows: Sequence[Example]) -> tuple[list[Screening], np.ndarray]:
+    """Results with rules, and the model-alone risk, from one forward pass per batch."""
     results: list[Screening] = []
+    model_risk: list[np.ndarray] = []
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
-        results += screener.screen([row.text for row in chunk], [row.context for row in chunk])
-    return results
+        screened, risk = screener.screen_with_model_risk([row.text for row in chunk], [row.context for row in chunk])
+        results += screened
+        model_risk.append(risk)
+    return results, np.concatenate(model_risk)
 
 
-def _model_only(screener: Screener, rows: Sequence[Example]) -> np.ndarray:
-    scores = [screener.calibrate(screener.predict_proba([normalise(row.text) for row in rows[start : start + BATCH]]))
-              for start in range(0, len(rows), BATCH)]
-    return np.concatenate(scores)
+def _note(message: str) -> None:
+    print(f"[evaluate] {message}", file=sys.stderr, flush=True)
 
 
 def _rate(hits: np.ndarray, base: np.ndarray) -> float:
