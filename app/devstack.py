@@ -83,7 +83,17 @@ def commands() -> dict[str, list[str]]:
     return procs
 
 
+_stop = {"now": False}
+
+
+def _request_stop(signum: int, _frame: object) -> None:
+    _stop["now"] = True
+
+
 def run() -> int:
+    # Ctrl-C at any moment from here on stops everything cleanly, even before the banner.
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
     env = dict(os.environ)
     services = ensure_services(env)
     key = local_api_key(env)
@@ -97,12 +107,34 @@ def run() -> int:
         migrate(env)
         for name, cmd in commands().items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
-        _banner(key)
+        _wait_for_workers(env, procs, expected=len(WORKERS))
+        if not _stop["now"]:
+            _banner(key)
         return _supervise(procs)
     finally:
         _stop_all(procs)
         for service in reversed(services):
             service.stop()  # type: ignore[attr-defined]
+
+
+def _wait_for_workers(env: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], expected: int,
+                      timeout_s: float = 90.0) -> None:
+    """Print the banner only once every worker answers a ping: an event sent right after it is
+    screened at once instead of waiting in the queue for a worker that is still starting."""
+    from app.config import Settings
+    from tasks.celery_app import app as celery
+
+    celery.conf.broker_url = Settings.from_mapping(env).broker_url
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and not _stop["now"]:
+        if any(proc.poll() is not None for proc in procs.values()):
+            return  # _supervise reports which one died
+        try:
+            if len(celery.control.ping(timeout=1.0)) >= expected:
+                return
+        except Exception:  # the broker may still be coming up
+            time.sleep(0.5)
+    print("warning: not every worker answered within 90 s; see the log above", file=sys.stderr, flush=True)
 
 
 def _fresh_dir(path: Path) -> None:
@@ -130,14 +162,7 @@ def _banner(key: str | None) -> None:
 
 
 def _supervise(procs: dict[str, subprocess.Popen[bytes]]) -> int:
-    stop = {"now": False}
-
-    def _handler(signum: int, _frame: object) -> None:
-        stop["now"] = True
-
-    signal.signal(signal.SIGINT, _handler)
-    signal.signal(signal.SIGTERM, _handler)
-    while not stop["now"]:
+    while not _stop["now"]:
         for name, proc in procs.items():
             if proc.poll() is not None:
                 print(f"\n{name} exited with status {proc.returncode}; stopping the rest.", file=sys.stderr)
