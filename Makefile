@@ -3,14 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test bench train train-minilm eval eval-sessions lint services clean help
+.PHONY: run test bench bench-model train train-ngram eval eval-sessions lint services clean help
 
 help:
 	@echo "make run    start the whole system (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
-	@echo "make bench  latency/throughput benchmarks against a running stack it starts itself"
-	@echo "make train  retrain the screening model from ml/data (not in CI)"
-	@echo "make train-minilm  retrain the MiniLM heads (minilm-v1) on the frozen ONNX encoder"
+	@echo "make bench  screening model speed, then latency/throughput against a stack it starts itself"
+	@echo "make bench-model  screening model speed alone (single message, batched, cold start)"
+	@echo "make train  retrain the screening model (minilm-v2, fine-tuned MiniLM) from ml/data (not in CI)"
+	@echo "make train-ngram  retrain the n-gram fallback model (ngram-v1)"
 	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
 	@echo "make eval-sessions  replay conversations with and without the session signals"
 
@@ -39,14 +40,17 @@ services: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.dev
+bench: bench-model
 	$(BIN)/python -m bench.ingest_latency
 
-train: $(VENV)/.train
-	$(BIN)/python -m ml.train_ngram
+bench-model: $(VENV)/.dev
+	$(BIN)/python -m bench.model_speed
 
-train-minilm: $(VENV)/.train
-	$(BIN)/python -m ml.train_heads
+train: $(VENV)/.train
+	$(BIN)/python -m ml.train_finetune
+
+train-ngram: $(VENV)/.train
+	$(BIN)/python -m ml.train_ngram
 
 eval: $(VENV)/.train
 	$(BIN)/python -m ml.evaluate

@@ -37,6 +37,9 @@ OUTCOME_WEIGHT = {"applied": 1.0, "dry_run": 1.0, "pending": 0.5, "failed": 0.5}
 AGAINST = {"reversed", "overturned"}
 # Session flags are weighed as session evidence, not as content rules.
 SESSION_FLAGS = {"escalating_session", "pile_on", "repeated_targeting", "repeat_offender"}
+# Flags that say something about the message's situation or the model, not a rule that fired on
+# its content: a victim answering back, or a model unsure of itself, must not add severity.
+NOT_RULES = SESSION_FLAGS | {"answering_harasser", "model_uncertain"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def decide(event: dict[str, Any], context: dict[str, Any], *, policy: str = "gra
 
 
 def _content(category: str, risk: float, flags: list[str], notes: list[str]) -> float:
-    rules = [f for f in flags if f not in SESSION_FLAGS]
+    rules = [f for f in flags if f not in NOT_RULES]
     bonus = min(RULE_CAP, RULE_BONUS * len(rules))
     if rules:
         notes.append(f"Rules fired: {', '.join(rules)}.")

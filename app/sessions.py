@@ -3,20 +3,35 @@
 Every update runs inside one Lua script per session, so several screening workers touching the
 same conversation never lose an update (no read-modify-write from Python). The script orders
 messages by their own timestamp (late arrivals are slotted in place), ignores an event id it has
-already seen, and for each new message computes, from the conversation *before* it:
+already seen, and for each new message reads the conversation *before* it.
 
-- ``heat``: time-decayed mean hostility of the last minutes (profanity and spam count as none);
-- ``repeat``: how many hostile messages this author already aimed at the same target (quartered
-  when the target attacked the author first: a victim answering back is not a repeat offender);
+Context only tips a message the model already leans on, and only with corroboration, because the
+screening model's borderline scores (0.4-0.6) are mostly noise and a context built from noise
+turns noise into flags. How far a message *leans* runs from 0 at ``min_boost`` to 1 at the flag
+threshold; it scales what heat, repetition and standing may add (a 0.4 message needs far more
+context than a 0.65 one to be flagged) and it is what an earlier message counts as evidence.
+
+- ``repeated_targeting``: the summed lean of the author's earlier hostile messages to the same
+  target, but only when one of them was itself risky (``repeat_anchor_risk``, by default the
+  flag threshold): three borderline scores in a row are not a pattern.
+- ``escalating_session``: heat around the target, the time-decayed lean of what *other* authors
+  sent the same target (for a message that addresses no one: to anyone). A heated exchange
+  elsewhere in the room says nothing about this message.
 - ``pile_on``: distinct authors addressing the same target in the pile-on window (three or more,
-  at least two of them hostile: a raid often opens with jeers the model alone lets through);
-- a hostile reply to someone who has attacked the author twice is damped, not raised: the victim
-  answering back is not the aggressor (flag ``answering_harasser``);
-- the author's standing across sessions (``prior``, from the caller).
+  at least two of them hostile: a raid often opens with jeers the model alone lets through). It is
+  structure, not a score, and adds its weight whole.
+- ``repeat_offender``: the author's standing across sessions (``prior``, from the caller), less
+  what this session's own flags put into it (that is repetition, counted above).
+- Peers: when the target has attacked someone else and the author has been attacked too (friends
+  roasting each other, a free-for-all), no one is singled out; neither repetition nor heat raises.
+- ``answering_harasser``: a hostile reply to someone who attacked the author first (an attack:
+  model risk at the flag threshold) is never raised, and damped by ``victim_damp`` unless its
+  category is one no provocation excuses (``never_damp``: threats, self-harm encouragement).
 
-Only a message that is already somewhat hostile (model risk ≥ ``min_boost`` in a hostile
-category) is raised by these signals, so friendly banter with profanity never escalates. The
-script returns each message's final risk and flags, alerts to raise, and the new state.
+Only a message in a hostile category (not profanity or spam) at ``min_boost`` or above is raised,
+so friendly banter with profanity never escalates. The script returns each message's final risk
+(which the caller uses as is: above the model's for context, below it when damped) and flags,
+alerts to raise, and the new state.
 """
 
 from __future__ import annotations
@@ -46,7 +61,16 @@ for _, m in ipairs(s.window) do seen[m[7]] = true end
 
 local function clamp(x) if x < 0 then return 0 elseif x > 1 then return 1 end return x end
 
-local function heat_before(ts)
+-- How far a message leans towards a flag: nothing at min_boost, whole at the threshold. It
+-- scales what context may add to a message, and what an earlier message counts as evidence.
+local span = P.threshold - P.min_boost
+local function lean(r)
+  if span <= 0 then return r >= P.threshold and 1 or 0 end
+  return clamp((r - P.min_boost) / span)
+end
+
+-- The room's time-decayed mean hostility (the session escalation score reads it).
+local function room_heat(ts)
   local num, den = 0, 0
   for _, m in ipairs(s.window) do
     local age = (ts - m[1]) / 1000
@@ -56,8 +80,25 @@ local function heat_before(ts)
       den = den + w
     end
   end
-  if den == 0 then return 0, 0 end
-  return num / den, den
+  if den == 0 then return 0 end
+  return num / den
+end
+
+-- Heat around a message: how hostile *other* authors have been to the same target (to anyone,
+-- for a message that addresses no one), their time-decayed mean lean. A heated exchange elsewhere
+-- in the room says nothing about this message.
+local function heat_on(ts, author, target)
+  local num, den = 0, 0
+  for _, m in ipairs(s.window) do
+    local age = (ts - m[1]) / 1000
+    if age >= 0 and age <= P.heat_horizon_s and m[5] ~= author and (target == nil or m[6] == target) then
+      local w = math.exp(-age / P.heat_half_life_s)
+      num = num + w * lean(m[4])
+      den = den + w
+    end
+  end
+  if den == 0 then return 0 end
+  return num / den
 end
 
 local function count_recent(ts, seconds)
@@ -68,14 +109,40 @@ local function count_recent(ts, seconds)
   return n
 end
 
--- Clearly hostile messages (model risk >= repeat_min_risk) from `from` to `to` before ts.
-local function hostile_hits(from, to, ts)
-  local n, t = 0, s.targets[to]
-  if not t then return 0 end
+-- Earlier hostile messages from `from` to `to` within the horizon: their summed lean (evidence),
+-- how many were attacks (risk >= attack_min_risk), when the first attack was, when the first
+-- hostile message of any strength was, and the strongest risk.
+local function targeting(from, to, ts)
+  local t = s.targets[to]
+  local evidence, attacks, first_attack, first_hostile, strongest = 0, 0, nil, nil, 0
+  if not t then return 0, 0, nil, nil, 0 end
   for _, h in ipairs(t.hits) do
-    if h.author == from and h.strong == 1 and h.ts <= ts and (ts - h.ts) / 1000 <= P.heat_horizon_s then n = n + 1 end
+    if h.author == from and h.hostile == 1 and h.ts <= ts and (ts - h.ts) / 1000 <= P.heat_horizon_s then
+      local r = h.risk or (h.strong == 1 and P.threshold or 0)  -- hits written before risk was kept
+      evidence = evidence + lean(r)
+      if r > strongest then strongest = r end
+      if not first_hostile or h.ts < first_hostile then first_hostile = h.ts end
+      if r >= P.attack_min_risk then
+        attacks = attacks + 1
+        if not first_attack or h.ts < first_attack then first_attack = h.ts end
+      end
+    end
   end
-  return n
+  return evidence, attacks, first_attack, first_hostile, strongest
+end
+
+-- A peer exchange: the target has attacked someone else and the author has been attacked too
+-- (friends roasting each other, a free-for-all). No one is singled out there, so neither
+-- repetition nor heat raises a message; the model's own score still stands.
+local function peers(author, target, ts)
+  local target_attacks_other, author_attacked = false, false
+  for _, m in ipairs(s.window) do
+    if m[1] <= ts and (ts - m[1]) / 1000 <= P.heat_horizon_s and m[4] >= P.attack_min_risk then
+      if m[5] == target and m[6] ~= '' and m[6] ~= author then target_attacks_other = true end
+      if m[6] == author and m[5] ~= author then author_attacked = true end
+    end
+  end
+  return target_attacks_other and author_attacked
 end
 
 local results = {}
@@ -84,13 +151,26 @@ for _, e in ipairs(P.events) do
   if not seen[e.eid] then
     seen[e.eid] = true
     local hostile = e.hostile == 1 and e.risk >= P.min_boost
-    local heat = heat_before(e.ts)
-    local burst = clamp(count_recent(e.ts, 60) / P.burst_messages)
     local target = e.target ~= '' and e.target or nil
-    local repeat_n, harassed_by_target, pile, hostile_pile = 0, 0, {}, {}
+    -- The standing counts this session's flags too; those are repetition, which has its own
+    -- (anchored) signal. Only what the author earned elsewhere counts as a prior here.
+    local prior = e.prior
+    local me = s.participants[e.author]
+    if me and me.flagged then prior = math.max(0, prior - me.flagged * P.prior_per_flag) end
+    local heat = heat_on(e.ts, e.author, target)
+    local burst = clamp(count_recent(e.ts, 60) / P.burst_messages)
+    local evidence, attacks_by_target, answering, pile, hostile_pile = 0, 0, false, {}, {}
     if target then
-      repeat_n = hostile_hits(e.author, target, e.ts)
-      harassed_by_target = hostile_hits(target, e.author, e.ts)
+      local own_attacks, own_first, first_attack, strongest, unused
+      evidence, own_attacks, unused, own_first, strongest = targeting(e.author, target, e.ts)
+      -- Repetition needs an anchor: one earlier message to this target that was itself risky.
+      -- A run of borderline scores is the model's noise, not a pattern.
+      if strongest < P.repeat_anchor_risk then evidence = 0 end
+      unused, attacks_by_target, first_attack = targeting(target, e.author, e.ts)
+      -- Answering back: the target attacked the author, who had not been hostile to them before
+      -- that and has not (yet) answered more often than they were attacked.
+      answering = attacks_by_target > 0 and (not own_first or own_first > first_attack)
+                  and own_attacks <= attacks_by_target
       local t = s.targets[target]
       if t then
         for _, h in ipairs(t.hits) do
@@ -109,23 +189,32 @@ for _, e in ipairs(P.events) do
     local piled = target and pile_authors >= P.pile_on_authors and hostile_authors >= P.pile_on_hostile
 
     local final, flags = e.risk, {}
-    if hostile and harassed_by_target >= 2 and repeat_n < harassed_by_target then
-      -- The author is answering someone who keeps attacking them: a victim, not the aggressor.
-      final = e.risk * P.victim_damp
+    if hostile and answering and not piled then
+      -- The victim answering back is not the aggressor: never raised, and damped unless the
+      -- model's category is one no provocation excuses (a threat, self-harm encouragement).
+      -- (A raider the streamer snapped at is still one of a pile-on, not a victim.)
+      if e.severe ~= 1 then final = e.risk * P.victim_damp end
       table.insert(flags, 'answering_harasser')
     elseif hostile then
-      -- Heat only tips messages the model already leans on; repetition and pile-ons reach lower.
-      local heat_excess = 0
-      if e.risk >= P.heat_min_risk then heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor)) end
-      local rep = clamp(repeat_n / P.repeat_full)
-      if harassed_by_target > 0 and harassed_by_target >= repeat_n then rep = rep * 0.25 end
-      local boost = P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
-                    + P.w_pile * (piled and 1 or 0) + P.w_prior * e.prior
+      -- Context tips messages the model already leans on: heat, repetition and standing are
+      -- scaled by how far the message itself is above min_boost, so a borderline message needs
+      -- strong context to reach the threshold. A pile-on is structure, not a score: it counts whole.
+      local gain = lean(e.risk)
+      local heat_excess, rep = 0, 0
+      if not (target and peers(e.author, target, e.ts)) then
+        if e.risk >= P.heat_min_risk then heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor)) end
+        rep = clamp(evidence / P.repeat_full)
+      end
+      local boost = gain * (P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
+                            + P.w_prior * prior) + P.w_pile * (piled and 1 or 0)
       final = clamp(e.risk + boost)
-      if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
-      if rep >= 0.5 then table.insert(flags, 'repeated_targeting') end
+      -- The flags say why a flagged message was raised (a pile-on is reported whatever the score).
+      if final >= P.threshold then
+        if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
+        if rep >= 0.5 then table.insert(flags, 'repeated_targeting') end
+        if prior >= 0.5 then table.insert(flags, 'repeat_offender') end
+      end
       if piled then table.insert(flags, 'pile_on') end
-      if e.prior >= 0.5 then table.insert(flags, 'repeat_offender') end
     end
 
     -- Insert in timestamp order; the window keeps the newest P.window messages.
@@ -157,8 +246,7 @@ for _, e in ipairs(P.events) do
       local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
       if e.risk >= P.pile_min_risk then
-        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0,
-                              strong = (hostile and e.risk >= P.repeat_min_risk) and 1 or 0})
+        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0, risk = e.risk})
       end
       if flagged then
         t.flagged = t.flagged + 1
@@ -182,7 +270,8 @@ for _, e in ipairs(P.events) do
       end
     end
     table.insert(results, {eid = e.eid, final = final, flags = flags, heat = heat, burst = burst,
-                           repeat_n = repeat_n, pile_authors = pile_authors, hostile_authors = hostile_authors})
+                           repeat_n = evidence, attacked_by_target = attacks_by_target,
+                           pile_authors = pile_authors, hostile_authors = hostile_authors})
   end
 end
 -- Long busy channels: forget clean participants and quiet targets that left the horizon.
@@ -195,7 +284,7 @@ for uid, t in pairs(s.targets) do
 end
 
 -- Session escalation: recent hostility, its trend and the pace, read at the newest message.
-local heat_now = heat_before(s.last_ts)
+local heat_now = room_heat(s.last_ts)
 local n = #s.window
 local recent, older, rn, on = 0, 0, 0, 0
 -- Hostility, not blame: a flame war heats the room even when one side is only answering back.
@@ -252,7 +341,8 @@ class SessionParams:
     heat_half_life_s: float = 180.0
     heat_floor: float = 0.25
     heat_min_risk: float = 0.5
-    repeat_min_risk: float = 0.35
+    attack_min_risk: float | None = None     # an attack, for answering back; None: the flag threshold
+    repeat_anchor_risk: float | None = None  # what anchors repetition; None: the flag threshold
     burst_messages: float = 10.0
     repeat_full: float = 2.0
     pile_window_s: float = 120.0
@@ -268,6 +358,8 @@ class SessionParams:
     w_repeat: float = 0.25
     w_pile: float = 0.35
     w_prior: float = 0.15
+    prior_per_flag: float = 1 / 6  # what one flagged message adds to the standing (app.standing.standing_of)
+    never_damp: tuple[str, ...] = ("threat", "self_harm")
     enabled: bool = True
 
 
@@ -281,6 +373,7 @@ class SessionUpdate:
     author_id: str
     target_id: str | None  # the addressed user: reply parent, first mention or the event's user_id
     prior: float = 0.0     # the author's standing across sessions, 0 (clean) to 1 (repeat offender)
+    category: str = ""     # the model's category: some are never damped as answering back
 
 
 @dataclass
@@ -336,11 +429,12 @@ class SessionStore:
             by_session[update.session_id].append(update)
         pipe = self.client.pipeline(transaction=False)
         order = list(by_session)
-        base = {k: v for k, v in self.params.__dict__.items() if k != "enabled"}
+        base = {k: self.params.threshold if v is None else v
+                for k, v in self.params.__dict__.items() if k not in ("enabled", "never_damp")}
         for session_id in order:
             platform, channel_id = places[session_id]
             payload = base | {"session_id": session_id, "platform": platform, "channel_id": channel_id,
-                              "events": [_event_arg(u, self.params.enabled) for u in by_session[session_id]]}
+                              "events": [_event_arg(u, self.params) for u in by_session[session_id]]}
             self.script(keys=[session_key(session_id), DIRTY_KEY], args=[json.dumps(payload)], client=pipe)
         return {sid: _result(json.loads(raw)) for sid, raw in zip(order, pipe.execute(), strict=True)}
 
@@ -349,19 +443,21 @@ class SessionStore:
         return to_contract(json.loads(raw)) if raw else None
 
 
-def _event_arg(u: SessionUpdate, enabled: bool) -> dict[str, Any]:
+def _event_arg(u: SessionUpdate, params: SessionParams) -> dict[str, Any]:
     # With session signals switched off (the benchmark's baseline) nothing counts as hostile, so
-    # the state is still kept but no message is raised by it.
+    # the state is still kept but no message is raised (or damped) by it.
+    enabled = params.enabled
     return {"eid": u.event_id, "ts": u.timestamp_ms, "risk": round(u.risk, 4),
             "hostile": 1 if (u.hostile and enabled) else 0, "author": u.author_id, "target": u.target_id or "",
-            "prior": round(u.prior, 4) if enabled else 0.0}
+            "prior": round(u.prior, 4) if enabled else 0.0, "severe": 1 if u.category in params.never_damp else 0}
 
 
 def _result(reply: dict[str, Any]) -> SessionResult:
     lite = reply.get("lite")
     verdicts = {
         r["eid"]: MessageVerdict(float(r["final"]), list(r["flags"] or []),
-                                 {k: r[k] for k in ("heat", "burst", "repeat_n", "pile_authors", "hostile_authors")})
+                                 {k: r.get(k) for k in ("heat", "burst", "repeat_n", "attacked_by_target",
+                                                        "pile_authors", "hostile_authors")})
         for r in reply["results"] or []
     }
     alerts = list(reply["alerts"] or [])

@@ -36,6 +36,7 @@ INDEXED = {
     "action_taken": models.PayloadSchemaType.KEYWORD,
     "action_outcome": models.PayloadSchemaType.KEYWORD,
     "timestamp": models.PayloadSchemaType.DATETIME,
+    "embedding_model": models.PayloadSchemaType.KEYWORD,
 }
 
 
@@ -58,6 +59,7 @@ class Incident:
     risk_score: float
     risk_category: str | None
     vector: Sequence[float]
+    embedding_model: str | None = None  # the vector space; searches only compare vectors of one model
 
 
 class IncidentStore:
@@ -103,18 +105,20 @@ class IncidentStore:
         payload = {
             "event_id": incident.event_id, "platform": incident.platform, "user_id": incident.user_id,
             "timestamp": incident.timestamp, "risk_score": round(float(incident.risk_score), 4),
-            "risk_category": incident.risk_category,
+            "risk_category": incident.risk_category, "embedding_model": incident.embedding_model,
             "action_taken": previous.get("action_taken"), "action_outcome": previous.get("action_outcome"),
         }
         self.client.upsert(COLLECTION, [models.PointStruct(id=pid, vector=list(map(float, incident.vector)),
                                                            payload=payload)])
 
     def similar(self, vector: Sequence[float], k: int, *, exclude: tuple[str, str] | None = None,
-                platform: str | None = None) -> list[dict[str, Any]]:
-        """The k nearest past incidents, best first: their payload plus ``similarity`` (cosine)."""
+                platform: str | None = None, embedding_model: str | None = None) -> list[dict[str, Any]]:
+        """The k nearest past incidents, best first: their payload plus ``similarity`` (cosine).
+        ``embedding_model`` keeps to vectors of that model (a changed screening model embeds in
+        another space of the same size; its old points are not comparable)."""
         must_not: list[Any] = [models.HasIdCondition(has_id=[point_id(*exclude)])] if exclude else []
-        must: list[Any] = ([models.FieldCondition(key="platform", match=models.MatchValue(value=platform))]
-                           if platform else [])
+        must: list[Any] = [models.FieldCondition(key=key, match=models.MatchValue(value=value))
+                           for key, value in (("platform", platform), ("embedding_model", embedding_model)) if value]
         hits = self.client.query_points(COLLECTION, query=list(map(float, vector)), limit=k, with_payload=True,
                                         query_filter=models.Filter(must=must, must_not=must_not)).points
         return [dict(hit.payload or {}) | {"similarity": round(float(hit.score), 4)} for hit in hits]

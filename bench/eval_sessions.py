@@ -11,9 +11,12 @@ runs twice on fresh state, with the session signals off (the model and rules alo
 two are printed side by side.
 
 Per participant: recall of repeat offenders (two or more abusive messages in the conversation),
-messages until their first flag, precision of flagged participants (did they write anything
-abusive), and the false-flag rate on participants who wrote nothing abusive. Per raid: the
-message at which the pile-on was detected. And the time the session update adds per message.
+recall of anyone who wrote something abusive, messages until their first flag, precision of
+flagged participants (did they write anything abusive), and the false-flag rate on participants
+who wrote nothing abusive; overall and per source. Then which clean participants the session
+signals flagged or cleared and the session flags on their messages, the message at which each
+raid's pile-on was detected, what each written scenario did (flags per participant, alerts), and
+the time the session update adds per message.
 """
 
 from __future__ import annotations
@@ -61,7 +64,9 @@ class Outcome:
     abusive: dict[tuple[str, str], list[bool]] = field(default_factory=lambda: defaultdict(list))
     raid_detected_at: dict[str, int | None] = field(default_factory=dict)
     flags: dict[tuple[str, str], list[list[str]]] = field(default_factory=lambda: defaultdict(list))
+    all_flags: dict[tuple[str, str], list[list[str]]] = field(default_factory=lambda: defaultdict(list))
     session_ms: list[float] = field(default_factory=list)
+    alerts: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
 # --- conversations -------------------------------------------------------------------------------
@@ -108,7 +113,7 @@ def toxichat(limit: int) -> list[Conversation]:
                 turns = json.loads(line)["reddit_thread"]
                 messages, previous = [], None
                 for i, turn in enumerate(turns):
-                    author = f"t{index}-{i}"
+                    author = f"t{name.split('.')[0]}{index}-{i}"  # one account per turn, never shared across files
                     messages.append(Message(author, previous, turn["text"].replace("Title:", "").strip(),
                                             turn["offense_label"] == "Offensive", i * 60))
                     previous = author
@@ -191,6 +196,8 @@ def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, s
             outcome.flagged[key].append(done.prediction["risk_score"] >= THRESHOLD)
             outcome.abusive[key].append(m.abusive)
             outcome.flags[key].append(done.prediction["flags"] if done.prediction["risk_score"] >= THRESHOLD else [])
+            outcome.all_flags[key].append(list(done.prediction["flags"]))
+            outcome.alerts[conv.name] += [a["kind"] for a in result.alerts]
             if conv.raid_target and m.target == conv.raid_target:
                 raid_authors.add(m.author)
                 if "pile_on" in done.prediction["flags"] and conv.name not in outcome.raid_detected_at:
@@ -242,9 +249,11 @@ def participant_metrics(outcome: Outcome, source: str | None = None) -> dict[str
             if was_flagged:
                 until.append(max(abusive_seen, 1))
                 break
+    abusive = [k for k in keys if any(outcome.abusive[k])]
     return {
         "participants": len(keys), "repeat_offenders": len(repeat), "clean": len(clean),
         "recall_repeat": _ratio(len(caught), len(repeat)),
+        "recall_any_abusive": _ratio(sum(1 for k in abusive if any(outcome.flagged[k])), len(abusive)),
         "precision_flagged": _ratio(sum(1 for k in flagged if any(outcome.abusive[k])), len(flagged)),
         "false_flag_rate": _ratio(sum(1 for k in clean if any(outcome.flagged[k])), len(clean)),
         "msgs_to_first_flag": round(statistics.mean(until), 2) if until else None,
@@ -255,28 +264,74 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 3) if b else None
 
 
+SESSION_FLAGS = ("escalating_session", "repeated_targeting", "pile_on", "repeat_offender", "answering_harasser")
+
+
 def table(off: Outcome, on: Outcome) -> str:
-    rows = ["participants", "repeat_offenders", "clean", "recall_repeat", "precision_flagged", "false_flag_rate",
-            "msgs_to_first_flag"]
+    rows = ["participants", "repeat_offenders", "clean", "recall_repeat", "recall_any_abusive", "precision_flagged",
+            "false_flag_rate", "msgs_to_first_flag"]
     out = []
     for source in (None, "convabuse", "toxichat", "scenario"):
         a, b = participant_metrics(off, source), participant_metrics(on, source)
         out.append(f"\n{source or 'all'}:{'':<14}{'sessions off':>14}{'sessions on':>14}")
         for row in rows:
             out.append(f"  {row:<22}{_fmt(a[row]):>14}{_fmt(b[row]):>14}")
-    reasons: dict[str, int] = defaultdict(int)
-    for key, flagged in on.flagged.items():
-        if any(flagged) and not any(on.abusive[key]) and not any(off.flagged[key]):
-            for flags in on.flags[key]:
-                for flag in flags:
-                    reasons[flag] += 1
-    if reasons:
-        out.append("\nflags on messages that flagged clean participants only with sessions on: "
-                   + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])))
+    out.append("\n" + false_flag_changes(off, on))
     for name in on.raid_detected_at:
         out.append(f"\nraid {name}: detected at author #{off.raid_detected_at.get(name)} (off) vs "
                    f"#{on.raid_detected_at[name]} (on)")
+    out.append("\n" + scenario_summary(off, on))
     return "\n".join(out)
+
+
+def false_flag_changes(off: Outcome, on: Outcome) -> str:
+    """Which participants who wrote nothing abusive the session signals flagged or cleared, and why."""
+    added: dict[str, int] = defaultdict(int)
+    cleared: dict[str, int] = defaultdict(int)
+    n_added, n_cleared, examples = 0, 0, []
+    for key, flagged in on.flagged.items():
+        if any(on.abusive[key]) or any(flagged) == any(off.flagged[key]):
+            continue
+        if any(flagged):
+            n_added += 1
+            for flag in {f for flags in on.flags[key] for f in flags if f in SESSION_FLAGS} or {"(none)"}:
+                added[flag] += 1
+            examples.append(f"    + {key[0]} {key[1]}")
+        else:
+            n_cleared += 1
+            for flag in {f for flags in on.all_flags[key] for f in flags if f in SESSION_FLAGS} or {"(none)"}:
+                cleared[flag] += 1
+            examples.append(f"    - {key[0]} {key[1]}")
+    lines = [f"false flags the session signals added: {n_added}"
+             + (f" (session flags on them: {_counts(added)})" if added else ""),
+             f"false flags the session signals cleared: {n_cleared}"
+             + (f" (session flags on them: {_counts(cleared)})" if cleared else "")]
+    return "\n".join(lines + examples[:20])
+
+
+def scenario_summary(off: Outcome, on: Outcome) -> str:
+    """Per written scenario: who was flagged without and with the session signals, and the session flags."""
+    lines = ["scenarios (participant: flagged off -> on; session flags with sessions on):"]
+    for name in sorted({k[0] for k in on.flagged if k[0].startswith("scenario:")}):
+        lines.append(f"  {name}" + (f"  alerts: {_counts(_tally(on.alerts[name]))}" if on.alerts[name] else ""))
+        for key in [k for k in on.flagged if k[0] == name]:
+            flags = _tally(f for flags in on.all_flags[key] for f in flags if f in SESSION_FLAGS)
+            mark = "abusive" if any(on.abusive[key]) else "clean"
+            lines.append(f"    {key[1]:<10} {mark:<8} {sum(off.flagged[key])}/{len(off.flagged[key])} -> "
+                         f"{sum(on.flagged[key])}/{len(on.flagged[key])} flagged"
+                         + (f"  [{_counts(flags)}]" if flags else ""))
+    return "\n".join(lines)
+
+
+def _tally(items: Any) -> dict[str, int]:
+    counts: dict[str, int] = defaultdict(int)
+    for item in items:
+        counts[item] += 1
+    return counts
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _fmt(value: Any) -> str:

@@ -10,7 +10,7 @@ in one process, without the two Celery hops (~2.5 ms each on this machine). The 
 (local mode) holds the labelled history below, so searches cost what they would with history.
 
 Retrieval: labelled messages from ml/data (the screening categories, split by conversation/author
-group so no query shares a thread with the history) are embedded with the shipped encoder and
+group so no query shares a thread with the history) are embedded with the shipped screening model (minilm-v2) and
 stored; for each held-out query, precision@k is the share of its k nearest stored incidents with
 the same category. "chance" is what neighbours drawn at random would score.
 """
@@ -57,12 +57,12 @@ def retrieval(store: Any, encoder: Any, history: list[Any], queries: list[Any], 
               ) -> dict[str, Any]:
     from app.vectorstore import Incident
 
-    vectors = encoder.encode([r.text for r in history])
+    vectors = encoder.embed([r.text for r in history])
     for n, (row, vector) in enumerate(zip(history, vectors, strict=True)):
         store.upsert(Incident("bench", f"h{n}", row.group[:100], "2026-01-01T00:00:00+00:00", 0.9, row.label, vector))
     hits: dict[int, list[float]] = defaultdict(list)
     per_category: dict[str, list[float]] = defaultdict(list)
-    for row, vector in zip(queries, encoder.encode([r.text for r in queries]), strict=True):
+    for row, vector in zip(queries, encoder.embed([r.text for r in queries]), strict=True):
         neighbours = store.similar(vector, max(ks))
         for k in ks:
             share = sum(n["risk_category"] == row.label for n in neighbours[:k]) / k
@@ -136,7 +136,7 @@ def main() -> None:
     from app.config import Settings, set_settings
     from app.llm.openai_compat import OpenAICompatible
     from app.vectorstore import IncidentStore
-    from ml.encoder import get_encoder
+    from ml.screening import get_embedder
     from tests.fakes.openai_server import FakeOpenAI
 
     random.seed(11)
@@ -146,16 +146,16 @@ def main() -> None:
             settings = Settings.from_mapping({"DATABASE_URL": env["DATABASE_URL"], "REDIS_URL": env["REDIS_URL"],
                                               "QDRANT_PATH": str(Path(tmp) / "qdrant")})
             set_settings(settings)
-            store = IncidentStore.open(settings, get_encoder().dim)
+            store = IncidentStore.open(settings, get_embedder().embedding_dim)
             history, queries = labelled(args.per_category)
-            results: dict[str, Any] = {"retrieval": retrieval(store, get_encoder(), history, queries, (1, 5))}
+            results: dict[str, Any] = {"retrieval": retrieval(store, get_embedder(), history, queries, (1, 5))}
             results["fallback"] = latency(args.events, None, settings, store, "fb")
             with FakeOpenAI(delay=lambda: random.uniform(1.0, 3.0)) as server:
                 provider = OpenAICompatible("local", server.model, server.base_url, server.api_key)
                 results["local_llm_1_3s"] = latency(args.llm_events, provider, settings, store, "llm")
             results["settings"] = {"LLM_TIMEOUT_S": settings.LLM_TIMEOUT_S,
                                    "REASONING_BUDGET_S": settings.REASONING_BUDGET_S,
-                                   "REASONING_TOP_K": settings.REASONING_TOP_K, "encoder": get_encoder().version}
+                                   "REASONING_TOP_K": settings.REASONING_TOP_K, "encoder": get_embedder().embedding_model}
             store.close()
         finally:
             for service in reversed(started):

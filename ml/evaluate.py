@@ -1,6 +1,6 @@
 """Evaluate the screening models and the baselines on the held-out split and the hard-case suite.
 
-    python -m ml.evaluate [--model NAME ...] [--threshold 0.7] [--no-baselines] [--no-speed]
+    python -m ml.evaluate [--model NAME ...] [--threshold 0.7] [--no-baselines] [--no-speed] [--only-challenge]
 
 First, side by side in one table, every screening model under ml/models (model+rules) and the
 baselines (ml.baselines: alt-profanity-check, hatesonar): precision, recall, F1, false-positive
@@ -9,6 +9,11 @@ benign rows), and hard cases passed per group. Then the speed of each (ml.speed)
 screening model, the detailed report: model+rules and model alone, category-exact metrics, and
 every hard case that failed. The held-out split (ml/data/splits/heldout.jsonl.gz) is written by
 ``python -m ml.train_ngram`` and shares no conversation, thread, author or template with training.
+
+After the side-by-side table, the challenge suite (ml.hard_cases.CHALLENGE_CASES: a larger set of
+functional tests never trained on, for estimating generalisation) per group and scorer, with recall
+on its flagged cases and false-positive rate on the others. ``--only-challenge`` skips the held-out
+split and the speed measurement and prints that table alone.
 """
 
 from __future__ import annotations
@@ -27,13 +32,15 @@ import numpy as np
 from ml import speed
 from ml.baselines import load_baselines
 from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example
-from ml.hard_cases import HARD_CASES, HardCase
+from ml.hard_cases import CHALLENGE_CASES, HARD_CASES, HardCase
 from ml.metrics import binary_metrics
 from ml.screening import Screener, Screening, available_models
 
 THRESHOLD = 0.7
 HELDOUT_PATH = DATA_DIR / "splits" / "heldout.jsonl.gz"
 BATCH = 256
+# A scorer's challenge-suite outcome: risk per case, and category per case (None for a baseline).
+ChallengeScores = tuple[np.ndarray, list[str | None]]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -42,7 +49,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--threshold", type=float, default=THRESHOLD)
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--only-challenge", action="store_true",
+                        help="skip the held-out split and speed; print only the challenge suite")
     args = parser.parse_args(argv)
+    if args.only_challenge:
+        print(format_challenge(_challenge_only(args.model or available_models(), args.threshold,
+                                               baselines=not args.no_baselines), args.threshold))
+        return
     rows = load_heldout(HELDOUT_PATH)
     screeners = {name: Screener.load(name) for name in args.model or available_models()}
     scorers: dict[str, Scored] = {}
@@ -64,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 speeds[baseline.name] = speed.measure(baseline.risk, texts)
     print(f"{len(rows)} held-out messages, threshold {args.threshold}; our models are scored with their rules\n")
     print(format_side_by_side(rows, scorers, args.threshold))
+    print(format_challenge({name: scored.challenge for name, scored in scorers.items() if scored.challenge},
+                           args.threshold))
     if speeds:
         print("speed (one onnxruntime thread, this machine, shared; not a timed test)")
         print("\n".join(result.line(name) for name, result in speeds.items()) + "\n")
@@ -88,6 +103,7 @@ class Scored:
     hard_case_category: list[str | None]  # None for a baseline: it names no category
     report: dict[str, Any] | None = None  # the detailed report of a screening model
     hard_cases: list[tuple[HardCase, Screening, bool]] = field(default_factory=list)
+    challenge: ChallengeScores | None = None
 
 
 def score_screener(screener: Screener, rows: Sequence[Example], threshold: float = THRESHOLD) -> Scored:
@@ -96,13 +112,15 @@ def score_screener(screener: Screener, rows: Sequence[Example], threshold: float
     hard = run_hard_cases(screener, threshold)
     return Scored(np.array([result.risk_score for result in results]),
                   np.array([result.risk_score for _, result, _ in hard]),
-                  [result.risk_category for _, result, _ in hard], report, hard)
+                  [result.risk_category for _, result, _ in hard], report, hard,
+                  _challenge_scores(run_challenge_cases(screener, threshold)))
 
 
 def score_baseline(risk: Callable[[Sequence[str]], np.ndarray], rows: Sequence[Example]) -> Scored:
     texts = [row.text for row in rows]
     scores = np.concatenate([risk(texts[start:start + BATCH]) for start in range(0, len(texts), BATCH)])
-    return Scored(scores, risk([case.text for case in HARD_CASES]), [None] * len(HARD_CASES))
+    return Scored(scores, risk([case.text for case in HARD_CASES]), [None] * len(HARD_CASES),
+                  challenge=_baseline_challenge_scores(risk))
 
 
 def format_side_by_side(rows: Sequence[Example], scorers: dict[str, Scored], threshold: float) -> str:
@@ -194,6 +212,73 @@ def run_hard_cases(screener: Screener, threshold: float = THRESHOLD) -> list[tup
     """Screen every hard case; each comes back with its result and whether it passed."""
     results = screener.screen([case.text for case in HARD_CASES], [case.context for case in HARD_CASES])
     return [(case, result, _passes(case, result, threshold)) for case, result in zip(HARD_CASES, results, strict=True)]
+
+
+def run_challenge_cases(screener: Screener, threshold: float = THRESHOLD) -> list[tuple[HardCase, Screening, bool]]:
+    """Screen every challenge case (ml.hard_cases.CHALLENGE_CASES); each comes back with its
+    result and whether it passed, on the same rule as the hard cases."""
+    texts = [case.text for case in CHALLENGE_CASES]
+    results = [result for start in range(0, len(texts), BATCH)
+               for result in screener.screen(texts[start:start + BATCH],
+                                             [case.context for case in CHALLENGE_CASES[start:start + BATCH]])]
+    return [(case, result, _passes(case, result, threshold))
+            for case, result in zip(CHALLENGE_CASES, results, strict=True)]
+
+
+def _challenge_scores(outcomes: list[tuple[HardCase, Screening, bool]]) -> ChallengeScores:
+    return (np.array([result.risk_score for _, result, _ in outcomes]),
+            [result.risk_category for _, result, _ in outcomes])
+
+
+def _baseline_challenge_scores(risk: Callable[[Sequence[str]], np.ndarray]) -> ChallengeScores:
+    return np.asarray(risk([case.text for case in CHALLENGE_CASES])), [None] * len(CHALLENGE_CASES)
+
+
+def _challenge_only(models: Sequence[str], threshold: float, baselines: bool) -> dict[str, ChallengeScores]:
+    """The challenge suite alone, for each screening model and (unless told not to) each baseline."""
+    scores: dict[str, ChallengeScores] = {}
+    for name in models:
+        _note(f"screening {len(CHALLENGE_CASES)} challenge cases with {name}")
+        scores[name] = _challenge_scores(run_challenge_cases(Screener.load(name), threshold))
+    if baselines:
+        loaded, missing = load_baselines()
+        for line in missing:
+            print(f"baseline not available: {line}")
+        for baseline in loaded:
+            _note(f"scoring {len(CHALLENGE_CASES)} challenge cases with {baseline.name}")
+            scores[baseline.name] = _baseline_challenge_scores(baseline.risk)
+    return scores
+
+
+def format_challenge(scores: dict[str, ChallengeScores], threshold: float) -> str:
+    """Per group and scorer: passed/n and pass rate; then recall on the flagged cases, false-positive
+    rate on the others and ROC AUC over the whole suite (binary: needs a moderator)."""
+    groups = list(dict.fromkeys(case.group for case in CHALLENGE_CASES))
+    truth = np.array([case.flagged for case in CHALLENGE_CASES])
+    lines = [f"challenge suite: {len(CHALLENGE_CASES)} cases in {len(groups)} groups, never trained on, "
+             f"threshold {threshold}",
+             "passed/n (pass rate) per group; a case with a category passes only with that category "
+             "(baselines: flag decision only, they name no category)",
+             f"{'group':32} {'want':>4} {'n':>4} " + " ".join(f"{name:>20}" for name in scores)]
+    passed = {name: [_hard_case_passes(case, float(risk[index]), category[index], threshold)
+                     for index, case in enumerate(CHALLENGE_CASES)]
+              for name, (risk, category) in scores.items()}
+    for group in [*groups, "total"]:
+        members = [index for index, case in enumerate(CHALLENGE_CASES) if group in (case.group, "total")]
+        want = "" if group == "total" else ("flag" if CHALLENGE_CASES[members[0]].flagged else "pass")
+        cells = []
+        for name in scores:
+            hits = sum(passed[name][index] for index in members)
+            cells.append(f"{hits}/{len(members)} ({hits / len(members):.0%})")
+        lines.append(f"{group:32} {want:>4} {len(members):4d} " + " ".join(f"{cell:>20}" for cell in cells))
+    metrics = {name: binary_metrics(truth, np.asarray(risk, dtype=np.float64), threshold)
+               for name, (risk, _) in scores.items()}
+    for label, n, value in (("recall (flagged cases)", int(truth.sum()), "recall"),
+                            ("fpr (not-flagged cases)", int((~truth).sum()), "fpr"),
+                            ("roc auc (all cases)", len(truth), "auc")):
+        lines.append(f"{label:32} {'':>4} {n:4d} "
+                     + " ".join(f"{getattr(m, value):20.3f}" for m in metrics.values()))
+    return "\n".join(lines) + "\n"
 
 
 def _passes(case: HardCase, result: Screening, threshold: float) -> bool:

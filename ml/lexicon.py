@@ -110,6 +110,6 @@ IDENTITY_TERMS: frozenset[str] = frozenset(
 BANTER_TOKENS: frozenset[str] = frozenset(
     """
     gg ez wp gl hf glhf lol lmao lmfao rofl kek pog poggers rekt noob noobs git gud nice ggwp
-    ff xd haha hahaha ty thx np omg bro dude bruh close one
+    ff xd haha hahaha ty thx np omg bro dude bruh close one clap ezclap ggez ggs gj nt gz gratz get
     """.split()
 )

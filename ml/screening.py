@@ -4,11 +4,13 @@ The screening worker calls ``get_screener().screen(texts, contexts)`` on batches
 Only numpy, onnxruntime and tokenizers are needed here (no scikit-learn); the model files live
 under ml/models/<name>/ (model.onnx + meta.json). Two kinds of model folder exist:
 
-- an n-gram model (``python -m ml.train_ngram``): hashed n-grams -> probabilities;
-- an encoder model (``python -m ml.train_heads``, meta.json names an ``encoder`` and the n-gram
-  model it is ``stacked_on``): the sentence encoder embeds the normalised text, and the heads
-  graph turns [embedding, n-gram probabilities] into probabilities. Its ``Screening.embedding``
-  is that 384-d vector, so later stages reuse it instead of encoding the message again.
+- a fine-tuned transformer (``python -m ml.train_finetune``, meta.json ``"architecture":
+  "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v2``: one graph gives
+  both the probabilities and the unit-length embedding of the normalised text, in one forward
+  pass. ``Screening.embedding`` is that vector, so the context stage reuses it instead of
+  encoding the message again;
+- an n-gram model (``python -m ml.train_ngram``, ``ngram-v1``): hashed n-grams -> probabilities,
+  ten times faster and without embeddings, for a deployment that needs raw throughput.
 """
 
 from __future__ import annotations
@@ -24,20 +26,23 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from tokenizers import Tokenizer
 
 from ml import features, rules
-from ml.encoder import Encoder
 from ml.normalise import normalise
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "ngram-v1"
+DEFAULT_MODEL = "minilm-v2"
+# Where embeddings come from when the screening model makes none (ngram-v1): the default model.
+EMBEDDING_MODEL = DEFAULT_MODEL
 DEFAULT_THREADS = 1
 MAX_SCREEN_CHARS = 8000  # the ingest edge's MAX_MESSAGE_CHARS; longer input is cut, not refused
 UNCERTAIN_BELOW = 0.35  # confidence under which the cascade should ask a stronger model
-# Messages per encoder run. Measured on the held-out messages, shuffled, one thread: 1 -> 67
-# msg/s, 8 -> 54, 16 -> 42, 64 -> 19. The int8 encoder gains nothing from batching on one core,
-# and a batch pads every message to its longest one.
-ENCODER_BATCH = 1
+# Messages per run of the transformer. One at a time: measured on 1,500 held-out messages on one
+# thread, batches of 1 -> 330-360 msg/s, 4 -> 335, 16 -> 223 (padding costs more than batching
+# saves), and the int8 graph quantises its activations per run, so a message scored alone gets
+# exactly the score it gets in any batch.
+TRANSFORMER_BATCH = 1
 
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -50,6 +55,7 @@ class Screening:
     flags: list[str]  # rule hits and model explanations, e.g. ["targeting_behavior"]
     model_version: str  # e.g. "ngram-v1+rules-1"
     embedding: list[float] | None = None  # the sentence embedding; None for the n-gram model
+    embedding_model: str | None = None  # the vector space of ``embedding`` (see Screener.embedding_model)
 
 
 class Screener:
@@ -58,12 +64,9 @@ class Screener:
     model_version: str
 
     def __init__(self, session: ort.InferenceSession, meta: dict[str, Any],
-                 encoder: Encoder | None = None, stacked_on: Screener | None = None) -> None:
-        if (encoder is None) != (stacked_on is None):
-            raise ValueError("an encoder model needs both its encoder and the n-gram model it is stacked on")
+                 tokenizer: Tokenizer | None = None) -> None:
         self._session = session
-        self._encoder = encoder
-        self._stacked_on = stacked_on
+        self._tokenizer = tokenizer
         self.meta = meta
         self.model_version = str(meta["model_version"])
         self.categories: tuple[str, ...] = tuple(meta["categories"])
@@ -73,10 +76,8 @@ class Screener:
         self._intercept = float(meta["calibration"]["intercept"])
 
     @classmethod
-    def load(cls, name: str | None = None, models_dir: Path = MODELS_DIR, *,
-             encoder: Encoder | None = None) -> Screener:
-        """Load ml/models/<name>/; ``name`` defaults to $SCREENING_MODEL, then "ngram-v1".
-        ``encoder``, for an encoder model, is an already loaded one to use instead of loading it."""
+    def load(cls, name: str | None = None, models_dir: Path = MODELS_DIR) -> Screener:
+        """Load ml/models/<name>/; ``name`` defaults to $SCREENING_MODEL, then DEFAULT_MODEL."""
         name = name or os.environ.get("SCREENING_MODEL") or DEFAULT_MODEL
         available = available_models(models_dir)
         if name not in available or not _MODEL_NAME.match(name):
@@ -84,14 +85,13 @@ class Screener:
         folder = models_dir / name
         meta = json.loads((folder / "meta.json").read_text())
         session = _open_session(folder / "model.onnx")
-        if "encoder" not in meta:
-            _check_features(meta, name)
-            return cls(session, meta)
-        encoder = encoder or Encoder.load(models_dir / meta["encoder"]["name"], threads=_threads())
-        if encoder.version != meta["encoder"]["version"]:
-            raise ValueError(f"model {name!r} was trained on encoder {meta['encoder']['version']!r}, "
-                             f"found {encoder.version!r}")
-        return cls(session, meta, encoder, cls.load(meta["stacked_on"], models_dir))
+        if meta.get("architecture") == "transformer":
+            tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            tokenizer.enable_truncation(int(meta["transformer"]["max_length"]))
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
+            return cls(session, meta, tokenizer)
+        _check_features(meta, name)
+        return cls(session, meta)
 
     def screen(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Screening]:
         """Screen a batch; one result per text, in order. ``contexts[i]`` are the messages
@@ -116,7 +116,7 @@ class Screener:
             for index, (text, verdict) in enumerate(zip(clipped, verdicts, strict=True))
         ]
         if embeddings is not None:
-            results = [replace(result, embedding=vector)
+            results = [replace(result, embedding=vector, embedding_model=self.embedding_model)
                        for result, vector in zip(results, embeddings.tolist(), strict=True)]
         return results, np.array([verdict.risk for verdict in verdicts])
 
@@ -124,14 +124,40 @@ class Screener:
         """Model probabilities [batch, categories] for already normalised texts."""
         return self.forward(normalised)[0]
 
+    @property
+    def embedding_model(self) -> str | None:
+        """The name of the vector space ``Screening.embedding`` lives in; None without embeddings."""
+        return str(self.meta["transformer"]["embedding_version"]) if self._tokenizer is not None else None
+
+    @property
+    def embedding_dim(self) -> int | None:
+        return int(self.meta["transformer"]["dim"]) if self._tokenizer is not None else None
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-length embeddings of raw texts (normalised here, as screening does)."""
+        embeddings = self.forward([normalise(_as_text(text, i)[:MAX_SCREEN_CHARS]) for i, text in enumerate(texts)])[1]
+        if embeddings is None:
+            raise ValueError(f"model {self.model_version} has no embeddings")
+        return embeddings
+
     def forward(self, normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities [batch, categories] and, for an encoder model, embeddings [batch, dim]."""
-        if self._encoder is None or self._stacked_on is None:
+        """Probabilities [batch, categories] and, for a transformer, embeddings [batch, dim]."""
+        if self._tokenizer is None:
             batch = features.hash_batch([features.model_text(text) for text in normalised])
             return self._session.run(None, {"ids": batch.ids, "offsets": batch.offsets})[0], None
-        embeddings = self._encoder.encode(normalised, batch_size=ENCODER_BATCH)
-        feed = {"embedding": embeddings, "ngram_probabilities": self._stacked_on.predict_proba(normalised)}
-        return self._session.run(None, feed)[0], embeddings
+        return self._transformer(self._tokenizer, normalised)
+
+    def _transformer(self, tokenizer: Tokenizer, normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = np.empty((len(normalised), len(self.categories)), dtype=np.float32)
+        embeddings = np.empty((len(normalised), int(self.meta["transformer"]["dim"])), dtype=np.float32)
+        order = sorted(range(len(normalised)), key=lambda i: len(normalised[i]))
+        for start in range(0, len(order), TRANSFORMER_BATCH):
+            chunk = order[start:start + TRANSFORMER_BATCH]
+            encodings = tokenizer.encode_batch([normalised[i] for i in chunk])
+            feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                     "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
+            probabilities[chunk], embeddings[chunk] = self._session.run(None, feeds)
+        return probabilities, embeddings
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
         """Calibrated probability that a moderator is needed (any non-benign category)."""
@@ -189,7 +215,7 @@ class _ModelVerdict:
 
 def available_models(models_dir: Path = MODELS_DIR) -> list[str]:
     """Names of the screening models under ``models_dir``: folders holding model.onnx and a
-    meta.json of kind "screening" (the sentence encoder lives there too, and is not one)."""
+    meta.json of kind "screening"."""
     if not models_dir.is_dir():
         return []
     return sorted(path.name for path in models_dir.iterdir()
@@ -215,6 +241,13 @@ def get_screener(name: str | None = None) -> Screener:
         if name not in _cache:
             _cache[name] = Screener.load(name)
         return _cache[name]
+
+
+def get_embedder() -> Screener:
+    """The model whose embeddings retrieval uses: the screening model when it makes them, else
+    EMBEDDING_MODEL, so screening's cached vectors and the context stage's share one space."""
+    screener = get_screener()
+    return screener if screener.embedding_model is not None else get_screener(EMBEDDING_MODEL)
 
 
 def _open_session(path: Path) -> ort.InferenceSession:

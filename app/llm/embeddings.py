@@ -1,6 +1,8 @@
 """Sentence embedders for similar-incident retrieval, and the Redis cache of each event's embedding.
 
-``EMBEDDING_PROVIDER=local`` (default): the MiniLM ONNX encoder shipped in ml/models (384 dims).
+``EMBEDDING_PROVIDER=local`` (default): the embeddings of the screening model (minilm-v2, 384 dims;
+with ngram-v1, which makes none, minilm-v2 is loaded for them), so the vectors screening cached are
+reused as they are.
 ``EMBEDDING_PROVIDER=openai``: OpenAI embeddings (``EMBEDDING_MODEL``, 1536 dims) via the openai client.
 
 Cache format of ``embedding:{event_id}`` (7 days): a JSON object
@@ -37,13 +39,13 @@ class LocalEmbedder:
     name = "local"
 
     def __init__(self) -> None:
-        from ml.encoder import get_encoder  # onnxruntime session: loaded once per process, on first use
+        from ml.screening import get_embedder  # onnxruntime session: loaded once per process, on first use
 
-        self.encoder = get_encoder()
-        self.model, self.dim = self.encoder.version, self.encoder.dim
+        self.screener = get_embedder()
+        self.model, self.dim = str(self.screener.embedding_model), int(self.screener.embedding_dim or 0)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        return [list(map(float, row)) for row in self.encoder.encode(texts)]
+        return [list(map(float, row)) for row in self.screener.embed(texts)]
 
 
 class OpenAIEmbedder:

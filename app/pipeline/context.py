@@ -58,9 +58,10 @@ def gather(ref: dict[str, str], *, db: DbSession, client: redis.Redis, store: In
     if event is None or not awaiting_decision(db, event):
         return None
     vector, reused = embedding(client, embedder, event, embedding_ttl_s)
-    precedents = store.similar(vector, top_k, exclude=(event.platform, event.event_id))
+    precedents = store.similar(vector, top_k, exclude=(event.platform, event.event_id),
+                               embedding_model=embedder.model)
     store.upsert(Incident(event.platform, event.event_id, event.author_id, event.occurred_at.isoformat(),
-                          event.risk_score or 0.0, event.risk_category, vector))
+                          event.risk_score or 0.0, event.risk_category, vector, embedder.model))
     return {
         "event": event_summary(event),
         "precedents": [precedent(p) for p in precedents],

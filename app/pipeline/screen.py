@@ -44,6 +44,7 @@ class Screening(Protocol):
     flags: list[str]
     model_version: str
     embedding: list[float] | None
+    embedding_model: str | None
 
 
 class Screener(Protocol):
@@ -60,6 +61,7 @@ class Screened:
     prediction: dict[str, Any]
     status: str
     embedding: list[float] | None = None
+    embedding_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -119,14 +121,15 @@ def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predic
     """Update each conversation and fold its verdict into the prediction (final risk and flags)."""
     updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
                              p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
-                             priors.get((e["platform"], e["author_id"]), 0.0))
+                             priors.get((e["platform"], e["author_id"]), 0.0), p["risk_category"])
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
     results = store.update(updates, places)
     for e, p in zip(events, predictions, strict=True):
         verdict = results[e["session_id"]].verdicts.get(e["event_id"])
         if verdict is not None:
-            p["risk_score"] = round(max(p["risk_score"], verdict.final_risk), 4)
+            # The session's verdict stands: raised by context, or damped for a victim answering back.
+            p["risk_score"] = round(verdict.final_risk, 4)
             p["flags"] = p["flags"] + [f for f in verdict.flags if f not in p["flags"]]
     return results
 
@@ -161,7 +164,8 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     results = apply_sessions(SessionStore(client, params), events, predictions, priors)
     threshold = settings.SCREENING_THRESHOLD
     screened = [Screened(i["event"], int(i["received_at"]), p,
-                         "needs_review" if p["risk_score"] >= threshold else "screened", r.embedding)
+                         "needs_review" if p["risk_score"] >= threshold else "screened", r.embedding,
+                         r.embedding_model)
                 for i, p, r in zip(todo, predictions, raw, strict=True)]
     sessions = {sid: r.contract for sid, r in results.items()}
     alerts = alert_rows(results, {e["session_id"]: e["platform"] for e in events})
@@ -192,15 +196,18 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl
         if item.status == "needs_review":
             streams.add_many(pipe, streams.REASONING_QUEUE, [fields], maxlen)
         if item.embedding is not None:
-            pipe.set(f"embedding:{e['event_id']}", _pack(item.embedding), ex=embedding_ttl_s)
+            pipe.set(f"embedding:{e['event_id']}", _pack(item.embedding, item.embedding_model), ex=embedding_ttl_s)
     for alert in result.alerts:
         streams.add_many(pipe, streams.ALERTS, [streams.entry(alert["event_id"] or "", alert["platform"], alert)],
                          maxlen)
     pipe.execute()
 
 
-def _pack(embedding: Sequence[float]) -> str:
-    return json.dumps([round(float(x), 6) for x in embedding])
+def _pack(embedding: Sequence[float], model: str | None) -> str:
+    """The cache format of app.llm.embeddings: the model names the vector space, so the context
+    stage reuses the vector only when it embeds with the same model."""
+    return json.dumps({"model": model, "dim": len(embedding), "vector": [round(float(x), 6) for x in embedding]},
+                      separators=(",", ":"))
 
 
 def _unique(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -50,7 +50,7 @@ def test_round_trip_keeps_order_and_reports_bad_lines() -> None:
             assert set(output) == {"error"} and output["error"], (index, output)
         else:
             assert set(output) == {"risk_score", "risk_category", "confidence", "flags", "model_version"}
-    expected = Screener.load("ngram-v1").screen([json.loads(lines[index]) for index in (1, 2, 4)])
+    expected = Screener.load().screen([json.loads(lines[index]) for index in (1, 2, 4)])  # the default model
     for index, result in zip((1, 2, 4), expected, strict=True):
         assert outputs[index]["risk_score"] == result.risk_score
         assert outputs[index]["risk_category"] == result.risk_category

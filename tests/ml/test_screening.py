@@ -1,19 +1,16 @@
-"""The screening runtime against the shipped model: interface, rules + model, hard cases, speed."""
+"""The screening runtime against ngram-v1: interface, rules + model, hard cases, the default model."""
 
 from __future__ import annotations
 
-import statistics
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ml.datasets import CATEGORIES
 from ml.evaluate import run_hard_cases
-from ml.screening import Screener, Screening, available_models, get_screener
+from ml.screening import DEFAULT_MODEL, Screener, Screening, available_models, get_screener
 
 THRESHOLD = 0.7
 REPO = Path(__file__).resolve().parents[2]
@@ -56,13 +53,12 @@ def test_unknown_model_name_names_the_available_ones() -> None:
         Screener.load("no-such-model")
     assert "no-such-model" in str(error.value) and "ngram-v1" in str(error.value)
     assert "ngram-v1" in available_models()
-    assert "minilm-encoder" not in available_models()  # a model folder, but not a screening model
     with pytest.raises(ValueError):
         Screener.load("../ngram-v1")
 
 
 def test_get_screener_loads_once_per_process() -> None:
-    assert get_screener() is get_screener("ngram-v1")
+    assert get_screener() is get_screener(DEFAULT_MODEL) is get_screener()
 
 
 @pytest.mark.parametrize(
@@ -98,24 +94,3 @@ def test_runtime_does_not_import_scikit_learn() -> None:
     code = ("import sys; from ml.screening import get_screener; get_screener().screen(['hi']); "
             "import ml.score; assert 'sklearn' not in sys.modules and 'scipy' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
-
-
-def test_screening_is_fast_enough(screener: Screener) -> None:
-    """Generous bounds (the box is shared): the budget is a few ms per 64 and < 2 ms for one."""
-    batch = [f"message number {i}: you played that round really well lol" for i in range(64)]
-    screener.screen(batch)
-    batch_ms = statistics.median(_elapsed_ms(lambda: screener.screen(batch)) for _ in range(15))
-    single_ms = statistics.median(_elapsed_ms(lambda: screener.screen(["gg ez noob"])) for _ in range(50))
-    assert batch_ms < 25 and single_ms < 2, (batch_ms, single_ms)
-
-
-def test_load_is_quick() -> None:
-    started = time.perf_counter()
-    Screener.load("ngram-v1")
-    assert time.perf_counter() - started < 1.0
-
-
-def _elapsed_ms(work: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    work()
-    return (time.perf_counter() - started) * 1000

@@ -38,6 +38,13 @@ def test_rules_that_fired_add_weight():
     assert "evasion_obfuscated" in evasive.reasoning
 
 
+def test_a_victim_answering_back_or_an_unsure_model_adds_no_weight():
+    plain = verdict({"risk": 0.8})
+    answering = verdict({"risk": 0.8, "flags": ["answering_harasser", "model_uncertain"]})
+    assert answering.severity == pytest.approx(plain.severity)
+    assert "Rules fired" not in answering.reasoning
+
+
 def test_close_precedents_that_were_applied_pull_the_decision_towards_their_action():
     alone = verdict({"risk": 0.76})
     precedents = [precedent(1, 0.93, "timeout"), precedent(2, 0.9, "timeout"), precedent(3, 0.88, "mute")]

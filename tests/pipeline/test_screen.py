@@ -81,3 +81,18 @@ def test_standing_is_cached_and_carried_to_a_new_channel(screener, rds, settings
     result = run(items(make_event(99, author_id="troll", channel_id="elsewhere", content=INSULT)), screener, rds,
                  settings)
     assert "repeat_offender" in result.screened[0].prediction["flags"]
+
+
+def test_a_victim_answering_back_is_damped_below_review(screener, rds, settings):
+    base = 1_790_000_000
+    bully = [make_event(i, author_id="bully", user_id="kid", channel_id="yard", content=INSULT,
+                        metadata={"timestamp": base + i * 20}) for i in range(2)]
+    for event in bully:
+        assert run(items(event), screener, rds, settings).screened[0].status == "needs_review"
+    reply = make_event(9, author_id="kid", user_id="bully", channel_id="yard", content=INSULT,
+                       metadata={"timestamp": base + 60})
+    [kid] = run(items(reply), screener, rds, settings).screened
+    assert kid.prediction["model_risk_score"] >= settings.SCREENING_THRESHOLD
+    assert kid.prediction["risk_score"] < settings.SCREENING_THRESHOLD
+    assert "answering_harasser" in kid.prediction["flags"] and kid.status == "screened"
+    assert rds.xlen(streams.REASONING_QUEUE) == 2  # the bully's two messages only

@@ -1,4 +1,4 @@
-"""The incident store in Qdrant's local mode, with real vectors from the shipped encoder."""
+"""The incident store in Qdrant's local mode, with real vectors from the shipped screening model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from app.config import Settings
 from app.vectorstore import COLLECTION, Incident, IncidentStore, StoreUnavailable
-from ml.encoder import get_encoder
+from ml.screening import get_embedder
 
 INSULTS = ["you are a worthless idiot and everyone here hates you",
            "you're such a useless moron, nobody in this chat likes you"]
@@ -22,13 +22,13 @@ SPAM = ["FREE SKINS!!! click my link to claim your free gift card now",
 
 @pytest.fixture
 def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    opened = IncidentStore.open(Settings(QDRANT_PATH=str(tmp_path / "qdrant")), get_encoder().dim)
+    opened = IncidentStore.open(Settings(QDRANT_PATH=str(tmp_path / "qdrant")), get_embedder().embedding_dim)
     yield opened
     opened.close()
 
 
 def fill(store: IncidentStore, texts: list[str], categories: list[str]) -> np.ndarray:
-    vectors = get_encoder().encode(texts)
+    vectors = get_embedder().embed(texts)
     for n, (vector, category) in enumerate(zip(vectors, categories, strict=True)):
         store.upsert(Incident("web", f"e{n}", f"user{n}", "2026-01-01T00:00:00+00:00", 0.9, category, vector))
     return vectors
@@ -61,6 +61,15 @@ def test_outcomes_are_recorded_and_survive_a_refresh_of_the_event(store):
     store.record_outcome("web", "e0", action_taken="timeout", action_outcome="overturned")
     assert store.similar(vectors[1], 1, exclude=("web", "e1"))[0]["action_outcome"] == "overturned"
     assert store.count() == 2
+
+
+def test_searches_keep_to_the_vectors_of_one_embedding_model(store):
+    vector = [1.0] + [0.0] * 383
+    store.upsert(Incident("web", "old", "u1", "2026-01-01T00:00:00+00:00", 0.9, "hate", vector, "encoder-a"))
+    store.upsert(Incident("web", "new", "u2", "2026-01-02T00:00:00+00:00", 0.9, "hate", vector, "encoder-b"))
+    assert [h["event_id"] for h in store.similar(vector, 5, embedding_model="encoder-b")] == ["new"]
+    assert {h["event_id"] for h in store.similar(vector, 5)} == {"old", "new"}
+    assert store.similar(vector, 5, embedding_model="encoder-b")[0]["embedding_model"] == "encoder-b"
 
 
 # qdrant-client leaves the refused open's lock file handle to the garbage collector.

