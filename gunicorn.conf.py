@@ -10,7 +10,7 @@ accesslog = os.environ.get("WEB_ACCESS_LOG") or None
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8001")
 
 
-def child_exit(server, worker):  # noqa: ANN001 - gunicorn hook signature
+def child_exit(server, worker):
     """Drop a dead worker's live gauges from the shared Prometheus directory."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess

@@ -10,6 +10,7 @@ is started. Every other setting is passed through the environment to the process
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import signal
@@ -143,8 +144,13 @@ def _fresh_dir(path: Path) -> None:
         stale.unlink()
 
 
+EXAMPLE_EVENT = {"event_id": "m1", "platform": "web", "author_id": "u1", "user_id": "u2", "channel_id": "lobby",
+                 "content": "you are a worthless idiot, nobody wants you here"}
+
+
 def _banner(key: str | None) -> None:
     shown = key or "<one of your API_KEYS>"
+    example = json.dumps(EXAMPLE_EVENT, separators=(",", ":"))
     print(f"""
   Safety system running
     API        http://127.0.0.1:{WEB_PORT}/v1   (health: /healthz, /readyz; metrics: /metrics)
@@ -154,7 +160,7 @@ def _banner(key: str | None) -> None:
   Try it:
     curl -s -X POST http://127.0.0.1:{WEB_PORT}/v1/events/ingest -H 'Content-Type: application/json' \\
       -H 'X-API-Key: {shown}' \\
-      -d '{{"event_id":"m1","platform":"web","author_id":"u1","user_id":"u2","channel_id":"lobby","content":"you are a worthless idiot, nobody wants you here"}}'
+      -d '{example}'
     curl -s http://127.0.0.1:{WEB_PORT}/v1/events/m1 -H 'X-API-Key: {shown}'
 
   Ctrl-C stops everything.

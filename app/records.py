@@ -9,13 +9,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app import streams
 from app.config import PLATFORMS
 from app.db import session_scope
 from app.models import Action, Alert, Event, User
 from app.models import Session as SessionRow
 from app.pipeline.ingest import dedup_key
 from app.pipeline.screen import prediction_dict
-from app import streams
 from app.redis_client import get_redis
 
 EVENT_FIELDS = ("event_id", "platform", "user_id", "author_id", "content", "channel_id", "session_id")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from marshmallow import (
     EXCLUDE,
@@ -44,7 +44,8 @@ def session_id_for(platform: str, channel_id: str, thread_id: str | None) -> str
 class Timestamp(fields.Field):
     """ISO-8601 (timezone required, or Z) or epoch seconds/milliseconds; always stored in UTC."""
 
-    default_error_messages = {"invalid": "Not a valid timestamp: give ISO-8601 with a timezone or epoch seconds."}
+    default_error_messages: ClassVar[dict[str, str]] = {
+        "invalid": "Not a valid timestamp: give ISO-8601 with a timezone or epoch seconds."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
         if isinstance(value, bool):

@@ -40,6 +40,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import redis
@@ -495,7 +496,7 @@ def to_contract(state: dict[str, Any]) -> dict[str, Any]:
         "escalation_score": state.get("escalation_score", 0.0),
         "harassment_flags_count": state.get("harassment_flags_count", 0),
         "temporal_features": {
-            "intervals": [round((b - a) / 1000, 3) for a, b in zip(timestamps, timestamps[1:], strict=False)],
+            "intervals": [round((b - a) / 1000, 3) for a, b in pairwise(timestamps)],
             "risk_scores": [m[2] for m in window],
             "targets": [m[5] or None for m in window],
         },

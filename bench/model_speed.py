@@ -11,7 +11,9 @@ model and the rules: exactly what the screening worker runs, without the databas
   the chat-length ones (<= 120 characters);
 - batched: one process per core, each screening its share in batches of 64 on one thread, as
   the screening workers do; messages per second over the wall time of all of them;
-- cold start: a fresh interpreter imports the runtime, loads the model and screens one message.
+- cold start: a fresh interpreter imports the runtime, loads the model and screens one message;
+  worker cold start: the same after importing the Celery app and the screening task module, which
+  is what a screening pool process does before its first batch (broker handshake not included).
 
 Every model is measured in the same run, interleaved, so a busy machine slows all of them alike;
 ratios against the first baseline (ngram-v1) are printed beside the medians. The raw figures go
@@ -51,6 +53,16 @@ print(time.perf_counter() - started)
 """
 
 
+_WORKER_COLD_START = """
+import time
+started = time.perf_counter()
+import tasks.celery_app, tasks.screen
+from ml.screening import get_screener
+get_screener({name!r}).screen(["hello there"])
+print(time.perf_counter() - started)
+"""
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", help="repeatable; default minilm-v2 and ngram-v1")
@@ -71,11 +83,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             started = time.perf_counter()
             figures = {**_single(name, texts, args.singles, "all"), **_single(name, chat, args.singles, "chat"),
                        "batched_msg_s": _batched(name, texts[:args.batched], args.processes),
-                       "cold_start_s": _cold_start(name)}
+                       "cold_start_s": _cold_start(name, _COLD_START),
+                       "worker_cold_start_s": _cold_start(name, _WORKER_COLD_START)}
             results[name].append(figures)
             print(f"  run {run}/{args.runs} {name:10} single p99 {figures['all_p99_ms']:6.2f} ms (chat "
                   f"{figures['chat_p99_ms']:5.2f}), batched {figures['batched_msg_s']:7.0f} msg/s, cold start "
-                  f"{figures['cold_start_s']:.2f} s  [{time.perf_counter() - started:.0f} s]", flush=True)
+                  f"{figures['cold_start_s']:.2f} s (worker {figures['worker_cold_start_s']:.2f} s)  "
+                  f"[{time.perf_counter() - started:.0f} s]", flush=True)
     print(report(results, args.processes))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"model_speed-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -86,7 +100,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 def report(results: dict[str, list[dict[str, float]]], processes: int) -> str:
     keys = [("all_p50_ms", "single p50 ms"), ("all_p95_ms", "single p95 ms"), ("all_p99_ms", "single p99 ms"),
             ("chat_p50_ms", "chat p50 ms"), ("chat_p99_ms", "chat p99 ms"),
-            ("batched_msg_s", f"batched msg/s ({processes} proc)"), ("cold_start_s", "cold start s")]
+            ("batched_msg_s", f"batched msg/s ({processes} proc)"), ("cold_start_s", "cold start s"),
+            ("worker_cold_start_s", "worker cold start s")]
     names = list(results)
     baseline = names[-1]
     lines = ["", "medians over runs" + (f"; (x) = ratio to {baseline} measured alongside" if len(names) > 1 else ""),
@@ -151,9 +166,9 @@ def _batched(name: str, texts: Sequence[str], processes: int) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def _cold_start(name: str) -> float:
+def _cold_start(name: str, code: str) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", _COLD_START.format(name=name)], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-c", code.format(name=name)], cwd=ROOT, env=env,
                             capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 

@@ -155,7 +155,8 @@ def main() -> None:
                 results["local_llm_1_3s"] = latency(args.llm_events, provider, settings, store, "llm")
             results["settings"] = {"LLM_TIMEOUT_S": settings.LLM_TIMEOUT_S,
                                    "REASONING_BUDGET_S": settings.REASONING_BUDGET_S,
-                                   "REASONING_TOP_K": settings.REASONING_TOP_K, "encoder": get_embedder().embedding_model}
+                                   "REASONING_TOP_K": settings.REASONING_TOP_K,
+                                   "encoder": get_embedder().embedding_model}
             store.close()
         finally:
             for service in reversed(started):

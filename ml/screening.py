@@ -88,7 +88,7 @@ class Screener:
         if meta.get("architecture") == "transformer":
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             tokenizer.enable_truncation(int(meta["transformer"]["max_length"]))
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
             return cls(session, meta, tokenizer)
         _check_features(meta, name)
         return cls(session, meta)

@@ -28,8 +28,8 @@ import random
 import re
 from collections.abc import Iterator
 
-from ml.datasets import Example
 from ml import hard_cases
+from ml.datasets import Example
 
 SEED = 20261126
 MAX_CHARS = 200

@@ -11,9 +11,9 @@ What happens, with progress lines and an ETA as it goes:
    source gets its SHARE, classes within the set are weighted by 1/sqrt(frequency). Davidson is most
    of the rows but "offensive tweet" teaches little about chat, so it gets a small share.
 2. Each drawn message is, one time in five, given a spelling accident (swapped, dropped or doubled
-   letters, two words run together); a benign one that names a person ("my friends") sometimes
-   gets an identity word ("my muslim friends"), so naming who someone is stops reading as abuse;
-   then it is normalised by ``ml.normalise`` exactly as the screener will.
+   letters, two words run together) and then normalised by ``ml.normalise`` exactly as the
+   screener will. (``--identity-rate`` adds identity words to benign messages that name a person;
+   measured and left off, see IDENTITY_RATE.)
 3. The encoder (6 layers, word embeddings frozen) and a linear head over the mean-pooled tokens
    learn with AdamW, linear warm-up and decay, length-bucketed batches of 32, at most 64 tokens.
 4. Platt scaling of "needs a moderator" (anything but none/profanity) on the calibration split,
@@ -66,7 +66,11 @@ LEARNING_RATE = 6e-5
 HEAD_LEARNING_RATE = 2e-3
 WARMUP = 0.06
 NOISE_RATE = 0.2
-IDENTITY_RATE = 0.15  # benign messages that name a person get an identity word in front of them
+# Benign messages that name a person get an identity word in front of them ("my muslim friends")
+# at this rate. Off: tried at 0.15 for a candidate minilm-v3 (same data, same seed), it changed the
+# held-out real sources by less than a point (recall 0.475 vs 0.469, false positives 0.082 vs
+# 0.080) and raised false positives on the challenge suite from 0.094 to 0.120. --identity-rate.
+IDENTITY_RATE = 0.0
 IDENTITIES = ("muslim", "jewish", "christian", "hindu", "black", "white", "asian", "latino", "latina", "mexican",
               "indian", "arab", "gay", "lesbian", "bi", "trans", "queer", "nonbinary", "disabled", "deaf", "blind",
               "autistic", "immigrant", "refugee", "female", "old", "chinese", "african", "polish", "romani")
@@ -88,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=6, help="encoder layers kept (of 6)")
     parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     parser.add_argument("--no-quantise", action="store_true")
+    parser.add_argument("--identity-rate", type=float, default=IDENTITY_RATE,
+                        help="share of benign messages naming a person that get an identity word")
     args = parser.parse_args(argv)
 
     import torch
@@ -98,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     splits = load_splits()
     tokenizer = _tokenizer(TRAIN_TOKENS)
     model = build_model(args.layers)
-    train(model, tokenizer, splits["train"], args.epochs, args.samples)
+    train(model, tokenizer, splits["train"], args.epochs, args.samples, args.identity_rate)
     calibration_rows = splits["calibration"]
     probabilities, _ = predict(model, _tokenizer(RUNTIME_TOKENS), [normalise(row.text) for row in calibration_rows])
     calibration = fit_calibration(probabilities, calibration_rows)
@@ -120,7 +126,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def load_splits() -> dict[str, list[Example]]:
     """Real and templated examples, split by group; Davidson's profanity rows in train subsampled."""
-    examples = [*load_all(), *synth.generate(), *synth_groups.generate(), *synth_people.generate()]
+    examples = without_test_cases([*load_all(), *synth.generate(), *synth_groups.generate(),
+                                   *synth_people.generate()])
     splits: dict[str, list[Example]] = {"train": [], "calibration": [], "heldout": []}
     for example in examples:
         splits[split_of(example.group)].append(example)
@@ -131,6 +138,22 @@ def load_splits() -> dict[str, list[Example]]:
     for name, rows in splits.items():
         _progress(f"{name}: {len(rows)} messages {dict(sorted(Counter(row.source for row in rows).items()))}")
     return splits
+
+
+def without_test_cases(examples: Sequence[Example]) -> list[Example]:
+    """Drop any message that is also a hard case or a challenge case: those suites estimate how the
+    model generalises and must never be trained on, even when a template happens to write one."""
+    from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
+
+    held_back = {_plain(case.text) for case in (*HARD_CASES, *CHALLENGE_CASES)}
+    kept = [example for example in examples if _plain(example.text) not in held_back]
+    if len(kept) < len(examples):
+        _progress(f"left out {len(examples) - len(kept)} message(s) that are also test cases")
+    return kept
+
+
+def _plain(text: str) -> str:
+    return " ".join(re.sub(r"[^a-z0-9 ]", "", normalise(text).lower()).split())
 
 
 def sampling_weights(rows: Sequence[Example]) -> np.ndarray:
@@ -182,9 +205,9 @@ def add_identity(text: str, rng: random.Random) -> str:
     return f"{text[:match.start()]}{determiner} {identity} {match.group(2)}{text[match.end():]}"
 
 
-def augment(row: Example, rng: random.Random) -> str:
+def augment(row: Example, rng: random.Random, identity_rate: float = IDENTITY_RATE) -> str:
     text = row.text
-    if row.label in BENIGN and rng.random() < IDENTITY_RATE:
+    if identity_rate and row.label in BENIGN and rng.random() < identity_rate:
         text = add_identity(text, rng)
     if rng.random() < NOISE_RATE:
         text = add_noise(text, rng)
@@ -198,7 +221,7 @@ def _tokenizer(max_length: int) -> Any:
 
     tokenizer = Tokenizer.from_file(str(_source_dir() / "tokenizer.json"))
     tokenizer.enable_truncation(max_length)
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
     return tokenizer
 
 
@@ -252,7 +275,8 @@ def _batches(texts: Sequence[str], order: Sequence[int], tokenizer: Any) -> list
     return out
 
 
-def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int) -> None:
+def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int,
+          identity_rate: float = IDENTITY_RATE) -> None:
     import torch
 
     rng = random.Random(SEED)
@@ -273,7 +297,7 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
     step, started, running = 0, time.perf_counter(), 0.0
     for epoch in range(epochs):
         drawn = np_rng.choice(len(rows), size=samples, replace=True, p=probabilities).tolist()
-        texts = [augment(rows[i], rng) for i in drawn]
+        texts = [augment(rows[i], rng, identity_rate) for i in drawn]
         local = list(range(len(drawn)))
         batches = _batches(texts, local, tokenizer)
         rng.shuffle(batches)
@@ -336,7 +360,8 @@ def fit_calibration(probabilities: np.ndarray, rows: Sequence[Example]) -> dict[
     weights = weights[keep] * keep.sum() / weights[keep].sum()
     platt = LogisticRegression(C=1e6).fit(logits[keep], truth[keep], sample_weight=weights)
     slope, intercept = float(platt.coef_[0, 0]), float(platt.intercept_[0])
-    _progress(f"calibration: risk = sigmoid({slope:.3f} * logit(score) + {intercept:.3f}) on {int(keep.sum())} messages")
+    _progress(f"calibration: risk = sigmoid({slope:.3f} * logit(score) + {intercept:.3f}) "
+              f"on {int(keep.sum())} messages")
     return {"method": "platt", "slope": slope, "intercept": intercept, "prior": 0.5,
             "input": "logit(1 - p(none) - p(profanity))",
             "fitted_on": "calibration split, real and templated sources; each (source, label) cell weighs the same"}
@@ -387,12 +412,14 @@ def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.n
         auc["int8"] = float(roc_auc_score(truth, attention(_onnx_predict(int8, texts))))
         if auc["fp32"] - auc["int8"] < MAX_AUC_DROP:
             chosen = int8
-    _progress(f"calibration-split ROC AUC {json.dumps({k: round(v, 4) for k, v in auc.items()})}; shipping {chosen.stem}")
+    rounded = {k: round(v, 4) for k, v in auc.items()}
+    _progress(f"calibration-split ROC AUC {json.dumps(rounded)}; shipping {chosen.stem}")
     shutil.copyfile(chosen, out_dir / "model.onnx")
     shutil.copyfile(_source_dir() / "tokenizer.json", out_dir / "tokenizer.json")
     shutil.rmtree(work, ignore_errors=True)
     return {"weights": "int8" if chosen.stem == "int8" else "fp32", "roc_auc_calibration": auc,
-            "method": "onnxruntime quantize_dynamic, per-channel int8, MatMul + Gather" if chosen.stem == "int8" else None}
+            "method": ("onnxruntime quantize_dynamic, per-channel int8, MatMul + Gather"
+                       if chosen.stem == "int8" else None)}
 
 
 def _onnx_predict(path: Path, texts: Sequence[str]) -> np.ndarray:
@@ -431,7 +458,7 @@ def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, A
         "training": {"epochs": args.epochs, "samples_per_epoch": args.samples, "batch": BATCH,
                      "learning_rate": LEARNING_RATE, "head_learning_rate": HEAD_LEARNING_RATE,
                      "max_tokens": TRAIN_TOKENS, "noise_rate": NOISE_RATE,
-                     "identity_rate": IDENTITY_RATE, "share": SHARE, "seed": SEED,
+                     "identity_rate": args.identity_rate, "share": SHARE, "seed": SEED,
                      "frozen": "word embeddings", "seconds": round(seconds, 1), "rows": _summary(splits)},
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

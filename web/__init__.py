@@ -28,7 +28,6 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from app.pipeline.ingest import Ingestor
     from app.redis_client import get_redis
-
     from tasks.celery_app import app as celery
 
     settings = app.config["SETTINGS"]

@@ -8,8 +8,8 @@ The audit log is append-only at the database level: a trigger rejects UPDATE, DE
 TRUNCATE, so not even a bug in the application can rewrite history.
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0001'

@@ -7,9 +7,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from ml import synth, synth_people
+from ml import hard_cases, synth, synth_people
 from ml.datasets import BENIGN, CATEGORIES, Example
-from ml import hard_cases
 from ml.lexicon import PROFANITY
 
 HARMFUL = ("targeted_harassment", "threat", "self_harm", "sexual_harassment", "spam")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import random
 
 from ml.datasets import Example
+from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
 from ml.normalise import normalise
-from ml.train_finetune import IDENTITIES, SHARE, add_identity, add_noise, augment, sampling_weights
+from ml.train_finetune import IDENTITIES, SHARE, add_identity, add_noise, augment, sampling_weights, without_test_cases
 
 
 def test_every_source_gets_its_share_of_the_draws() -> None:
@@ -30,10 +31,11 @@ def test_identity_words_go_in_front_of_the_person_named() -> None:
 def test_only_benign_messages_get_an_identity_word() -> None:
     rng = random.Random(5)
     abusive = Example("my teammates are trash", "targeted_harassment", "synthetic", "g")
-    outputs = {augment(abusive, rng) for _ in range(300)}
+    outputs = {augment(abusive, rng, 0.5) for _ in range(300)}
     assert not any(identity in output.split() for output in outputs for identity in IDENTITIES)
     benign = Example("my teammates are great", "none", "synthetic", "g")
-    assert any(len(augment(benign, rng).split()) == 5 for _ in range(300))
+    assert any(len(augment(benign, rng, 0.5).split()) == 5 for _ in range(300))
+    assert all(len(augment(benign, rng).split()) <= 4 for _ in range(200))  # off by default
 
 
 def test_a_spelling_accident_touches_one_word() -> None:
@@ -54,3 +56,10 @@ def test_augmented_text_is_normalised_like_the_screener_reads_it() -> None:
     rng = random.Random(2)
     outputs = {augment(Example("Y0U are TR4SH", "targeted_harassment", "synthetic", "g"), rng) for _ in range(40)}
     assert normalise("Y0U are TR4SH") in outputs and all(output == output.lower() for output in outputs)
+
+
+def test_test_cases_never_reach_training() -> None:
+    rows = [Example(CHALLENGE_CASES[0].text.upper() + "!", "none", "synthetic", "a"),
+            Example(HARD_CASES[0].text, "none", "synthetic", "b"),
+            Example("a message no suite has", "none", "synthetic", "c")]
+    assert [row.group for row in without_test_cases(rows)] == ["c"]

@@ -93,8 +93,8 @@ def test_the_authors_history_comes_from_postgres(gather):
     with session_scope() as db:
         db.add(User(platform="web", user_id="troll", message_count=40, flagged_count=6, violation_count=1,
                     reputation=0.25))
-        for n, (kind, status) in enumerate([("warning", "applied"), ("timeout", "reversed"), ("human_review", "applied"),
-                                            ("timeout", "dry_run")]):
+        history = [("warning", "applied"), ("timeout", "reversed"), ("human_review", "applied"), ("timeout", "dry_run")]
+        for n, (kind, status) in enumerate(history):
             db.add(Action(action_id=f"a{n}", event_id=f"old{n}", platform="web", user_id="troll", action_type=kind,
                           reason_code="targeted_harassment", reasoning="", confidence=0.8, evidence_chain=[],
                           policy="graduated_escalation", provider="fallback", status=status))

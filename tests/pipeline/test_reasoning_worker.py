@@ -99,7 +99,7 @@ def test_risky_events_get_decisions_with_precedents_evidence_and_provider(reason
     enqueue_context([insert_event("e2", THREAT, risk=0.95, category="threat", author="menace")])
     slow = wait_for(lambda: action_of("e2"), timeout_s=30, what="the fallback decision")
     assert slow.provider == "fallback"
-    assert [e for e in slow.evidence_chain if e["kind"] == "llm"][0]["detail"]["outcome"] == "fell_back"
+    assert next(e for e in slow.evidence_chain if e["kind"] == "llm")["detail"]["outcome"] == "fell_back"
     with session_scope() as db:
         audit = db.scalar(select(AuditLog).where(AuditLog.event_id == "e2"))
     assert audit.kind == "decision" and audit.detail["duration_ms"] < BUDGET_S * 1000

@@ -178,7 +178,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(client, auth, rds, services, wo
 
 
 def test_a_batch_that_fails_for_good_goes_to_the_dead_letter_stream(rds, settings, worker_env, tmp_path):
-    from tasks.celery_app import app as celery, enqueue_screening
+    from tasks.celery_app import app as celery
+    from tasks.celery_app import enqueue_screening
 
     celery.conf.broker_url = settings.broker_url
     broken = {"event": {"event_id": "bad-1", "platform": "web"}, "received_at": 1}  # no content: a bug upstream

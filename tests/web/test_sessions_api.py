@@ -51,7 +51,8 @@ def test_session_falls_back_to_the_snapshot_when_the_live_key_expired(client, au
 
 
 def test_user_standing_across_sessions(client, auth, screened):
-    screened(make_event(1, author_id="t", content=INSULT), make_event(2, author_id="t", channel_id="c2", content=INSULT))
+    screened(make_event(1, author_id="t", content=INSULT),
+             make_event(2, author_id="t", channel_id="c2", content=INSULT))
     body = client.get("/v1/users/web/t", headers=auth).get_json()
     assert body["message_count"] == 2 and body["flagged_count"] == 2
     assert body["reputation"] < 1 and {s["session_id"] for s in body["sessions"]} == {"web:lobby", "web:c2"}
