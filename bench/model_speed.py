@@ -7,8 +7,8 @@ What is measured, through ``ml.screening.Screener.screen`` (normalisation, token
 model and the rules: exactly what the screening worker runs, without the database):
 
 - single: one message per call on one onnxruntime thread (SCREENING_THREADS=1), p50/p95/p99
-  over real held-out messages (tweets, chatbot turns, Reddit posts: up to 128 tokens) and over
-  the chat-length ones (<= 120 characters);
+  over real held-out messages (tweets, chatbot turns, Reddit posts) and over
+  the chat-length ones (<= 120 characters); minilm-v2 reads up to 64 tokens of a message;
 - batched: one process per core, each screening its share in batches of 64 on one thread, as
   the screening workers do; messages per second over the wall time of all of them;
 - cold start: a fresh interpreter imports the runtime, loads the model and screens one message;
@@ -111,7 +111,7 @@ def report(results: dict[str, list[dict[str, float]]], processes: int) -> str:
         for name in names:
             value = statistics.median(run[key] for run in results[name])
             base = statistics.median(run[key] for run in results[baseline])
-            ratio = f" ({value / base:5.1f}x)" if name != baseline and base else ""
+            ratio = f" ({value / base:5.{1 if value >= base else 3}f}x)" if name != baseline and base else ""
             cells.append(f"{value:>16.2f}{ratio:>8}" if ratio else f"{value:>24.2f}")
         lines.append(f"{label:28}" + "".join(cells))
     return "\n".join(lines)

@@ -60,7 +60,9 @@ MODEL_NAME = "minilm-v2"
 SEED = 20261125
 SHARE = {"davidson": 0.12, "toxichat": 0.14, "diasafety": 0.12, "convabuse": 0.14, "synthetic": 0.48}
 TRAIN_TOKENS = 64
-RUNTIME_TOKENS = 128
+# The runtime reads as many tokens as training did: measured on the held-out split, 64 instead of
+# 128 changes no metric by more than 0.004 and halves the time of the longest messages (p99).
+RUNTIME_TOKENS = TRAIN_TOKENS
 BATCH = 32
 LEARNING_RATE = 6e-5
 HEAD_LEARNING_RATE = 2e-3
@@ -403,7 +405,7 @@ def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.n
     gap = float(np.abs(fp32_probs - torch_probs).max())
     auc = {"torch": float(roc_auc_score(truth, attention(torch_probs))),
            "fp32": float(roc_auc_score(truth, attention(fp32_probs)))}
-    _progress(f"onnx fp32 vs torch: max |difference| {gap:.2e} (runtime reads up to {RUNTIME_TOKENS} tokens)")
+    _progress(f"onnx fp32 vs torch: max |difference| {gap:.2e} (the runtime reads up to {RUNTIME_TOKENS} tokens)")
     chosen = fp32
     if quantise:
         int8 = work / "int8.onnx"
