@@ -32,7 +32,6 @@ needs none of it.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import os
@@ -43,7 +42,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +52,7 @@ from ml.datasets import BENIGN, CATEGORIES, Example, load_all, split_of
 from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR
-from ml.train_ngram import HELDOUT_PATH
+from ml.train_ngram import write_heldout
 
 MODEL_NAME = "minilm-v2"
 SEED = 20261125
@@ -467,14 +465,6 @@ def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, A
     size = (out_dir / "model.onnx").stat().st_size / 1e6
     _progress(f"wrote {out_dir / 'model.onnx'} ({size:.1f} MB) and meta.json")
     return meta
-
-
-def write_heldout(rows: Sequence[Example]) -> None:
-    HELDOUT_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(HELDOUT_PATH, "wt", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
-    _progress(f"wrote {len(rows)} held-out messages to {HELDOUT_PATH}")
 
 
 def score_heldout(name: str, rows: Sequence[Example]) -> dict[str, Any]:
