@@ -52,7 +52,6 @@ from ml.datasets import BENIGN, CATEGORIES, Example, load_all, split_of
 from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR
-from ml.train_ngram import write_heldout
 
 MODEL_NAME = "minilm-v2"
 SEED = 20261125
@@ -97,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import torch
+
+    from ml.train_ngram import write_heldout  # training-only imports (onnx, scikit-learn) stay in here
 
     torch.manual_seed(SEED)
     torch.set_num_threads(args.threads)
