@@ -95,6 +95,24 @@ HARD_CASES: list[HardCase] = [
     *_cases("doxxing", True, ("his number is 555-867-5309 call him lol", "i know where you live")),
     HardCase("context", "do it", True, "self_harm", ("i want to kill myself",)),
     HardCase("context", "do it", False, None, ("should i buy the new skin?",)),
+    *_cases("reclaimed_terms", False, (
+        "as a queer kid from a small town, this server is my safe place",
+        "we dykes run this lobby tonight lol",
+        "my fellow crips and i are loving the new accessibility settings",
+        "proud fag, prouder gamer",
+    )),
+    *_cases("implicit_derogation", True, (
+        "people like you should stick to cooking, not ranked",
+        "you people always ruin the vibe, go back where you came from",
+        "she only got mod because of diversity quotas",
+        "not bad for a girl, i guess",
+    )),
+    *_cases("obfuscated_slur", True, (
+        "shut up you f4ggot",
+        "go back to your country you b3aner",
+        "r3tard",
+        "ur such a f a g g o t",
+    )),
 ]
 
 
