@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from app import records
+from app.charts import session_risk_svg
 from app.config import PLATFORMS
 from web.auth import require_api_key
 from web.errors import error_response
@@ -19,6 +20,17 @@ def get_session(session_id: str) -> tuple[Response, int]:
     if record is None:
         return error_response(404, f"No session {session_id!r}; session ids look like 'discord:<channel_id>'.")
     return jsonify(record), 200
+
+
+@bp.get("/sessions/<path:session_id>/chart.svg")
+@require_api_key
+def session_chart(session_id: str) -> tuple[Response, int]:
+    """The session's risk over time: one dot per message in the live window, the threshold dashed."""
+    record = records.session_record(session_id)
+    if record is None:
+        return error_response(404, f"No session {session_id!r}; session ids look like 'discord:<channel_id>'.")
+    threshold = current_app.config["SETTINGS"].SCREENING_THRESHOLD
+    return Response(session_risk_svg(record, threshold), mimetype="image/svg+xml"), 200
 
 
 @bp.get("/users/<platform>/<user_id>")

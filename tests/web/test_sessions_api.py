@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from app.charts import session_risk_svg
 from app.db import session_scope
 from app.pipeline import screen
 from app.schemas import EventSchema
@@ -39,6 +40,22 @@ def test_session_contract_with_participants_and_targets(client, auth, screened):
     assert by_user["a"]["flagged_count"] == 1 and by_user["a"]["targets"] == ["v"]
     assert by_user["b"]["flagged_count"] == 0
     assert body["targets"] == [{"user_id": "v", "distinct_authors": 1, "flagged_count": 1}]
+
+
+def test_session_risk_over_time_as_a_chart(client, auth, screened):
+    base = 1_790_000_000
+    screened(make_event(1, author_id="b", user_id="v", content="gg all", metadata={"timestamp": base}),
+             make_event(2, author_id="a", user_id="v", content=INSULT, metadata={"timestamp": base + 60}),
+             make_event(3, author_id="a", user_id="v", content=INSULT + "!", metadata={"timestamp": base + 90}))
+    resp = client.get("/v1/sessions/web:lobby/chart.svg", headers=auth)
+    assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
+    svg = resp.get_data(as_text=True)
+    assert svg.count('class="message"') == 3 and svg.count('r="4" fill="#d7263d"') == 2  # two over the line
+    assert 'class="threshold"' in svg and "threshold 0.70" in svg and "web:lobby: 3 messages" in svg
+    assert client.get("/v1/sessions/web:lobby/chart.svg").status_code == 401
+    assert client.get("/v1/sessions/web:nowhere/chart.svg", headers=auth).status_code == 404
+    hostile = session_risk_svg({"session_id": "web:<script>alert(1)</script>", "temporal_features": {}}, 0.7)
+    assert "<script>" not in hostile and "&lt;script&gt;" in hostile  # a channel name is text, never markup
 
 
 def test_session_falls_back_to_the_snapshot_when_the_live_key_expired(client, auth, screened, rds):
