@@ -70,14 +70,14 @@ local function lean(r)
   return clamp((r - P.min_boost) / span)
 end
 
--- The room's time-decayed mean hostility (the session escalation score reads it).
-local function room_heat(ts)
+-- Time-decayed mean of value(m) over the window's messages within the heat horizon that keep(m).
+local function decayed_mean(ts, value, keep)
   local num, den = 0, 0
   for _, m in ipairs(s.window) do
     local age = (ts - m[1]) / 1000
-    if age >= 0 and age <= P.heat_horizon_s then
+    if age >= 0 and age <= P.heat_horizon_s and keep(m) then
       local w = math.exp(-age / P.heat_half_life_s)
-      num = num + w * m[4]
+      num = num + w * value(m)
       den = den + w
     end
   end
@@ -85,21 +85,17 @@ local function room_heat(ts)
   return num / den
 end
 
+-- The room's time-decayed mean hostility (the session escalation score reads it).
+local function room_heat(ts)
+  return decayed_mean(ts, function(m) return m[4] end, function() return true end)
+end
+
 -- Heat around a message: how hostile *other* authors have been to the same target (to anyone,
 -- for a message that addresses no one), their time-decayed mean lean. A heated exchange elsewhere
 -- in the room says nothing about this message.
 local function heat_on(ts, author, target)
-  local num, den = 0, 0
-  for _, m in ipairs(s.window) do
-    local age = (ts - m[1]) / 1000
-    if age >= 0 and age <= P.heat_horizon_s and m[5] ~= author and (target == nil or m[6] == target) then
-      local w = math.exp(-age / P.heat_half_life_s)
-      num = num + w * lean(m[4])
-      den = den + w
-    end
-  end
-  if den == 0 then return 0 end
-  return num / den
+  return decayed_mean(ts, function(m) return lean(m[4]) end,
+                      function(m) return m[5] ~= author and (target == nil or m[6] == target) end)
 end
 
 local function count_recent(ts, seconds)

@@ -68,6 +68,14 @@ def split_of(group: str) -> str:
     return next(name for name, bound in SPLIT_BOUNDS.items() if position < bound)
 
 
+def split_by_group(examples: list[Example]) -> dict[str, list[Example]]:
+    """Examples by split ("train", "calibration", "heldout"), each group kept whole."""
+    splits: dict[str, list[Example]] = {name: [] for name in SPLIT_BOUNDS}
+    for example in examples:
+        splits[split_of(example.group)].append(example)
+    return splits
+
+
 def load_all(data_dir: Path = DATA_DIR) -> list[Example]:
     """Every labelled row of the four copied sources."""
     return [

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from ml import synth, synth_groups, synth_people
-from ml.datasets import BENIGN, CATEGORIES, Example, load_all, split_of
+from ml.datasets import BENIGN, CATEGORIES, Example, load_all, split_by_group
 from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR
@@ -127,11 +127,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def load_splits() -> dict[str, list[Example]]:
     """Real and templated examples, split by group; Davidson's profanity rows in train subsampled."""
-    examples = without_test_cases([*load_all(), *synth.generate(), *synth_groups.generate(),
-                                   *synth_people.generate()])
-    splits: dict[str, list[Example]] = {"train": [], "calibration": [], "heldout": []}
-    for example in examples:
-        splits[split_of(example.group)].append(example)
+    splits = split_by_group(without_test_cases([*load_all(), *synth.generate(), *synth_groups.generate(),
+                                                *synth_people.generate()]))
     rng = random.Random(SEED)
     profanity = [row for row in splits["train"] if row.source == "davidson" and row.label == "profanity"]
     dropped = set(map(id, rng.sample(profanity, max(0, len(profanity) - DAVIDSON_PROFANITY_KEEP))))

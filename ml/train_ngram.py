@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ml import features
-from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example, load_all, split_of
+from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example, load_all, split_by_group
 from ml.evaluate import evaluate_rows, format_report
 from ml.export import NORM_EPSILON, build_model
 from ml.normalise import normalise
@@ -80,10 +80,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def load_splits() -> dict[str, list[Example]]:
     """Real and templated examples, split by their group."""
-    examples = [*load_all(), *generate()]
-    splits: dict[str, list[Example]] = {"train": [], "calibration": [], "heldout": []}
-    for example in examples:
-        splits[split_of(example.group)].append(example)
+    splits = split_by_group([*load_all(), *generate()])
     for name, rows in splits.items():
         by_source = Counter(row.source for row in rows)
         _progress(f"{name}: {len(rows)} messages {dict(sorted(by_source.items()))}")
