@@ -1,9 +1,10 @@
 """The Discord gateway bridge: holds the bot's gateway connection and forwards dispatches to us.
 
-Discord delivers guild chat (``MESSAGE_CREATE``) and AutoMod executions
-(``AUTO_MODERATION_ACTION_EXECUTION``) only over the gateway WebSocket. This process receives
-them with discord.py and POSTs them, batched, to ``/v1/webhooks/discord`` signed with Standard
-Webhooks (``DISCORD_BRIDGE_SECRET``); ``app.platforms.discord.parse_bridge`` is the receiver.
+Discord delivers guild chat (``MESSAGE_CREATE``, edits as ``MESSAGE_UPDATE``) and AutoMod
+executions (``AUTO_MODERATION_ACTION_EXECUTION``) only over the gateway WebSocket. This process
+receives them with discord.py and POSTs them, batched, to ``/v1/webhooks/discord`` signed with
+Standard Webhooks (``DISCORD_BRIDGE_SECRET``); ``app.platforms.discord.parse_bridge`` is the
+receiver. Of ``MESSAGE_UPDATE`` only edits are forwarded (``is_edit``), not embed or pin updates.
 
 The gateway ``d`` objects are forwarded verbatim (platform reference §1.2.4): they are taken
 from the raw frames (``on_socket_raw_receive``), not rebuilt from discord.py's models, so the
@@ -39,11 +40,12 @@ from typing import Any
 import httpx
 
 from app.platforms import standard_webhooks
+from app.platforms.discord import is_edit
 
 log = logging.getLogger("app.discord_bridge")
 
 DEFAULT_TARGET_URL = "http://127.0.0.1:8001/v1/webhooks/discord"
-FORWARDED = frozenset({"MESSAGE_CREATE", "AUTO_MODERATION_ACTION_EXECUTION"})
+FORWARDED = frozenset({"MESSAGE_CREATE", "MESSAGE_UPDATE", "AUTO_MODERATION_ACTION_EXECUTION"})
 BATCH_TYPE = "discord.gateway.batch"
 DISPATCH_OP = 0
 # A 400 means the receiver cannot parse the batch: retrying forever would stall every later
@@ -112,6 +114,8 @@ class GatewayForwarder:
             return False
         if dispatch.get("op", DISPATCH_OP) != DISPATCH_OP:
             return False
+        if name == "MESSAGE_UPDATE" and not is_edit(dispatch["d"]):
+            return False  # embeds resolving, pins: most updates are not edits, and not worth a POST
         if self._closing:
             self.dropped += 1
             log.warning("dispatch %s s=%s arrived after shutdown began; not forwarded", name, dispatch.get("s"))
@@ -134,7 +138,7 @@ class GatewayForwarder:
         A substring check skips the JSON parse for heartbeats, presence and the like.
         """
         text = frame.decode() if isinstance(frame, bytes) else frame
-        if "MESSAGE_CREATE" not in text and "AUTO_MODERATION_ACTION_EXECUTION" not in text:
+        if not any(name in text for name in FORWARDED):
             return False
         try:
             parsed = json.loads(text)

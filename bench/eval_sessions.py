@@ -67,6 +67,7 @@ class Outcome:
     all_flags: dict[tuple[str, str], list[list[str]]] = field(default_factory=lambda: defaultdict(list))
     session_ms: list[float] = field(default_factory=list)
     alerts: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    records: list[dict[str, Any]] = field(default_factory=list)  # every message, for --dump
 
 
 # --- conversations -------------------------------------------------------------------------------
@@ -198,6 +199,11 @@ def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, s
             outcome.flags[key].append(done.prediction["flags"] if done.prediction["risk_score"] >= THRESHOLD else [])
             outcome.all_flags[key].append(list(done.prediction["flags"]))
             outcome.alerts[conv.name] += [a["kind"] for a in result.alerts]
+            outcome.records.append({"conversation": conv.name, "author": m.author, "target": m.target,
+                                    "text": m.text, "abusive": m.abusive,
+                                    "risk": round(done.prediction["risk_score"], 4),
+                                    "model_risk": round(done.prediction.get("model_risk_score", -1.0), 4),
+                                    "category": done.prediction["risk_category"], "flags": done.prediction["flags"]})
             if conv.raid_target and m.target == conv.raid_target:
                 raid_authors.add(m.author)
                 if "pile_on" in done.prediction["flags"] and conv.name not in outcome.raid_detected_at:
@@ -361,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=400, help="conversations per dataset")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a SessionParams knob, e.g. --param w_heat=0.15")
+    parser.add_argument("--dump", type=Path, metavar="DIR",
+                        help="write every message's outcome (text, label, risk, flags) to DIR/off.jsonl and on.jsonl")
     args = parser.parse_args(argv)
     for item in args.param:
         name, _, value = item.partition("=")
@@ -389,6 +397,12 @@ def main(argv: list[str] | None = None) -> int:
             rd.stop()
             pg.stop()
     print(table(results[False], results[True]))
+    if args.dump:
+        args.dump.mkdir(parents=True, exist_ok=True)
+        for enabled, outcome in results.items():
+            with open(args.dump / f"{'on' if enabled else 'off'}.jsonl", "w", encoding="utf-8") as handle:
+                handle.writelines(json.dumps(record) + "\n" for record in outcome.records)
+        print(f"outcomes of every message written to {args.dump}/off.jsonl and on.jsonl")
     on = results[True].session_ms
     print(f"\nscreening per message incl. session update and PostgreSQL writes (sessions on): "
           f"p50 {statistics.median(on):.2f} ms")

@@ -131,6 +131,13 @@ def as_text(value: Any, where: str) -> str:
     return value
 
 
+def as_edited_text(value: Any, where: str) -> str:
+    """An edit's new text: it must be there (it may be empty), since the new words are the point."""
+    if not isinstance(value, str):
+        raise WebhookRejected(400, f"{where} is missing or not a string")
+    return value
+
+
 def as_opt_str(value: Any, where: str) -> str | None:
     if value is None or value == "":
         return None
@@ -184,3 +191,19 @@ def make_event(
         "channel_id": channel_id,
         "metadata": metadata,
     }
+
+
+def as_edit(event: JsonObject, edited_at: str) -> JsonObject:
+    """Turn the Event a message would be into the Event for an edit of it made at ``edited_at``.
+
+    Posting something harmless and then editing it into abuse is a known way past screening, so an
+    edit is screened as a new message. It needs an id of its own, the original's plus the edit time:
+    dedup then never drops it as the original's duplicate, two edits never collide, and a redelivered
+    copy of the same edit is still a duplicate. ``metadata.message_id`` keeps the platform's message
+    id, which a deletion acts on, and ``timestamp`` becomes the edit time, so the session orders the
+    new words by when they were written.
+    """
+    original_id = event["event_id"]
+    event["event_id"] = f"{original_id}:edit:{edited_at}"
+    event["metadata"].update(timestamp=edited_at, edited=True, original_event_id=original_id)
+    return event

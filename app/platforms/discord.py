@@ -1,9 +1,9 @@
 """Discord: the HTTP Interactions endpoint and the gateway bridge.
 
-Discord delivers guild chat (``MESSAGE_CREATE``) and AutoMod executions only over the gateway
-WebSocket, so a bot process forwards them to us, signed with Standard Webhooks
-(``DISCORD_BRIDGE_SECRET``) and carrying the gateway ``d`` objects verbatim, so Discord's own
-examples stay valid fixtures. User reports arrive directly from Discord as a "Report message"
+Discord delivers guild chat (``MESSAGE_CREATE``, edits as ``MESSAGE_UPDATE``) and AutoMod
+executions only over the gateway WebSocket, so a bot process forwards them to us, signed with
+Standard Webhooks (``DISCORD_BRIDGE_SECRET``) and carrying the gateway ``d`` objects verbatim, so
+Discord's own examples stay valid fixtures. User reports arrive directly from Discord as a "Report message"
 context-menu interaction, Ed25519-signed with the application's public key (``DISCORD_PUBLIC_KEY``).
 
 Bridge body (one dispatch, or a batch of them)::
@@ -31,6 +31,7 @@ from app.platforms.base import (
     JsonObject,
     Reply,
     WebhookRejected,
+    as_edit,
     as_list,
     as_object,
     as_opt_str,
@@ -194,10 +195,10 @@ def verify_bridge(headers: Mapping[str, str], body: bytes, *, secret: str, now: 
 
 
 def parse_bridge(headers: Mapping[str, str], body: bytes) -> Inbound:
-    """Normalise forwarded ``MESSAGE_CREATE`` / ``AUTO_MODERATION_ACTION_EXECUTION`` dispatches.
+    """Normalise forwarded ``MESSAGE_CREATE`` / ``MESSAGE_UPDATE`` / ``AUTO_MODERATION_ACTION_EXECUTION``.
 
-    Bot, webhook and system messages and other dispatch types are skipped and counted in
-    ``notes["skipped"]``. ``webhook-id`` is the delivery's ``dedup_key``.
+    Bot, webhook and system messages, updates that are not edits and other dispatch types are
+    skipped and counted in ``notes["skipped"]``. ``webhook-id`` is the delivery's ``dedup_key``.
     """
     envelope = load_json_object(body)
     dispatches = _dispatches(as_object(envelope.get("data"), "data"))
@@ -243,6 +244,10 @@ def _dispatch_event(dispatch: JsonObject, fallback_time: str | None) -> JsonObje
         if not _is_person_message(d):
             return None
         event = message_event(d, guild_id=as_opt_str(d.get("guild_id"), "d.guild_id"), source="gateway")
+    elif name == "MESSAGE_UPDATE":
+        if not (is_edit(d) and _is_person_message(d)):
+            return None
+        event = edited_event(d)
     elif name == "AUTO_MODERATION_ACTION_EXECUTION" and d.get("channel_id"):
         event = automod_event(d, fallback_time)
     else:
@@ -251,6 +256,30 @@ def _dispatch_event(dispatch: JsonObject, fallback_time: str | None) -> JsonObje
     if isinstance(dispatch.get("s"), int):
         event["metadata"]["gateway_seq"] = dispatch["s"]
     return event
+
+
+def is_edit(update: JsonObject) -> bool:
+    """Whether a ``MESSAGE_UPDATE`` is someone editing their text.
+
+    Discord also sends updates when link embeds resolve, a message is pinned or its flags change;
+    for a message never edited those have no ``edited_timestamp`` (and may lack ``content``), and
+    they carry no new words. The bridge uses this too, so it does not forward them at all.
+    """
+    return bool(update.get("edited_timestamp")) and update.get("content") is not None
+
+
+def edited_event(update: JsonObject) -> JsonObject:
+    """The Event for an edit: the message as it now reads, at ``edited_timestamp`` (``as_edit``).
+
+    A later update that is not an edit (a pin) carries the same ``edited_timestamp``, so it gets
+    the same id and is dropped as a duplicate rather than screened again.
+    """
+    try:
+        edited_at = iso_timestamp(as_str(update.get("edited_timestamp"), "d.edited_timestamp"))
+    except ValueError:
+        raise WebhookRejected(400, "d.edited_timestamp is not ISO 8601 with a timezone") from None
+    event = message_event(update, guild_id=as_opt_str(update.get("guild_id"), "d.guild_id"), source="gateway")
+    return as_edit(event, edited_at)
 
 
 def _is_person_message(message: JsonObject) -> bool:

@@ -5,7 +5,8 @@ The body is one of
   ``channel_id``, optional ``user_id`` and ``metadata``),
 * ``{"events": [Event, ...]}``, the batch form the design asks senders to use under load,
 * a Standard Webhooks envelope ``{"type": "chat.message.created", "timestamp", "data"}`` as in the
-  platform reference (§4); other envelope types are acknowledged and ignored.
+  platform reference (§4), or ``chat.message.edited`` with the same ``data`` and the message's
+  ``edited_at``; other envelope types (deletions, reports) are acknowledged and ignored.
 
 A web chat backend is a trusted, authenticated sender, so its Events are validated for shape
 (marshmallow, at this edge) rather than rebuilt; ``platform`` is forced to ``web`` so one sender
@@ -25,6 +26,8 @@ from app.platforms.base import (
     Inbound,
     JsonObject,
     WebhookRejected,
+    as_edit,
+    as_edited_text,
     as_list,
     as_object,
     as_opt_str,
@@ -41,6 +44,7 @@ from app.platforms.base import (
 
 SETTING = "WEB_WEBHOOK_SECRET"
 MESSAGE_CREATED = "chat.message.created"
+MESSAGE_EDITED = "chat.message.edited"
 ID_LENGTH = validate.Length(min=1, max=256)
 
 
@@ -117,7 +121,7 @@ def _with_timestamp(metadata: JsonObject, index: int, delivered_at: str | None) 
 
 def _envelope(payload: JsonObject, inbound: Inbound) -> None:
     kind = payload.get("type")
-    if kind != MESSAGE_CREATED:
+    if kind not in (MESSAGE_CREATED, MESSAGE_EDITED):
         inbound.notes["ignored_type"] = str(kind)[:64]
         return
     data = as_object(payload["data"], "data")
@@ -125,20 +129,37 @@ def _envelope(payload: JsonObject, inbound: Inbound) -> None:
     if author.get("is_bot"):
         inbound.notes["ignored"] = "bot message"
         return
-    inbound.events = [message_created_event(data, author)]
+    normalise = message_created_event if kind == MESSAGE_CREATED else message_edited_event
+    inbound.events = [normalise(data, author)]
 
 
 def message_created_event(data: JsonObject, author: JsonObject) -> JsonObject:
-    """Normalise ``chat.message.created``; ``reply_to`` may be a message id or an object."""
+    """Normalise ``chat.message.created``."""
     message = as_object(data.get("message"), "data.message")
+    return _message_event(data, author, message, _message_time(message, "created_at"))
+
+
+def message_edited_event(data: JsonObject, author: JsonObject) -> JsonObject:
+    """Normalise ``chat.message.edited``: the new text as its own Event (``as_edit``)."""
+    message = as_object(data.get("message"), "data.message")
+    as_edited_text(message.get("text"), "data.message.text")
+    edited_at = _message_time(message, "edited_at")
+    return as_edit(_message_event(data, author, message, edited_at), edited_at)
+
+
+def _message_time(message: JsonObject, name: str) -> str:
+    try:
+        return iso_timestamp(as_str(message.get(name), f"data.message.{name}"))
+    except ValueError:
+        raise WebhookRejected(400, f"data.message.{name} is not ISO 8601 with a timezone") from None
+
+
+def _message_event(data: JsonObject, author: JsonObject, message: JsonObject, timestamp: str) -> JsonObject:
+    """The Event for a chat message; ``reply_to`` may be a message id or an object."""
     author_id = as_str(author.get("id"), "data.author.id")
     message_id = as_str(message.get("id"), "data.message.id")
     mentions = unique(m for m in as_list(message.get("mentions") or [], "data.message.mentions") if isinstance(m, str))
     reply_to, replied_user = _reply(message.get("reply_to"))
-    try:
-        timestamp = iso_timestamp(as_str(message.get("created_at"), "data.message.created_at"))
-    except ValueError:
-        raise WebhookRejected(400, "data.message.created_at is not ISO 8601 with a timezone") from None
     metadata: JsonObject = {
         "timestamp": timestamp,
         "message_id": message_id,

@@ -294,6 +294,84 @@ def test_bridge_batch_keeps_people_and_automod_and_skips_the_rest() -> None:
     }
 
 
+def test_bridge_message_update_is_a_new_event_for_the_same_message() -> None:
+    body = payload("discord", "bridge_message_update")
+    discord.verify_bridge(bridge_headers(body), body, secret=BRIDGE_SECRET, now=NOW)
+    original = only_event(discord.parse_bridge({}, payload("discord", "bridge_message_create")))
+    edit = only_event(discord.parse_bridge(bridge_headers(body), body))
+    assert edit == {
+        "event_id": "1234567890123456789:edit:2024-06-01T12:05:00.456000+00:00",
+        "platform": "discord",
+        "user_id": "80351110224678912",
+        "author_id": "53908099506183680",
+        "content": "<@80351110224678912> nobody wants you here, you pathetic loser",
+        "channel_id": "290926798999357250",
+        "metadata": {
+            "timestamp": "2024-06-01T12:05:00.456000+00:00",
+            "mentions": ["80351110224678912"],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "author_name": "Mason",
+            "author_username": "mason",
+            "author_roles": [],
+            "attachments": 0,
+            "message_type": 19,
+            "source": "gateway",
+            "guild_id": "197038439483310086",
+            "message_id": "1234567890123456789",  # DELETE /channels/{channel}/messages/{message_id}
+            "reply_to_message_id": "1234567890123450000",
+            "edited": True,
+            "original_event_id": "1234567890123456789",
+            "gateway_seq": 51,
+        },
+    }
+    assert edit["metadata"]["original_event_id"] == original["event_id"]
+
+
+def test_each_edit_has_its_own_id_and_a_redelivery_keeps_it() -> None:
+    envelope = json.loads(payload("discord", "bridge_message_update"))
+    first = json.dumps(envelope).encode()
+    again = only_event(discord.parse_bridge(bridge_headers(first, "msg_other:99"), first))
+    assert again["event_id"] == only_event(discord.parse_bridge(bridge_headers(first), first))["event_id"]
+    envelope["data"]["d"] |= {"content": "third version", "edited_timestamp": "2024-06-01T12:06:00.000000+00:00"}
+    second = json.dumps(envelope).encode()
+    assert only_event(discord.parse_bridge(bridge_headers(second), second))["event_id"] == (
+        "1234567890123456789:edit:2024-06-01T12:06:00+00:00"
+    )
+
+
+def test_updates_that_are_not_edits_are_skipped() -> None:
+    body = payload("discord", "bridge_message_update_not_edits")
+    inbound = discord.parse_bridge(bridge_headers(body), body)
+    assert inbound.events == [] and inbound.notes == {"skipped": 2}  # embed resolved, pin of an unedited message
+
+
+def test_edits_by_bots_are_skipped() -> None:
+    envelope = json.loads(payload("discord", "bridge_message_update"))
+    envelope["data"]["d"]["author"]["bot"] = True
+    body = json.dumps(envelope).encode()
+    assert discord.parse_bridge(bridge_headers(body), body).notes == {"skipped": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"author": None}, "message.author"),
+        ({"id": None}, "message.id"),
+        ({"content": 7}, "message.content"),
+        ({"edited_timestamp": "soon"}, "d.edited_timestamp"),
+        ({"edited_timestamp": "2024-06-01T12:05:00"}, "d.edited_timestamp"),
+    ],
+)
+def test_malformed_edit_is_400_naming_the_field(change: dict[str, object], field: str) -> None:
+    envelope = json.loads(payload("discord", "bridge_message_update"))
+    envelope["data"]["d"] |= change
+    body = json.dumps(envelope).encode()
+    with pytest.raises(WebhookRejected) as caught:
+        discord.parse_bridge(bridge_headers(body), body)
+    assert caught.value.status == 400 and caught.value.reason.startswith(field + " ")
+
+
 def test_automod_on_a_posted_message_shares_the_message_id() -> None:
     body = payload("discord", "bridge_automod")
     event = only_event(discord.parse_bridge(bridge_headers(body), body))
@@ -322,7 +400,12 @@ def test_oversized_bridge_batch_is_413() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b'{"type": "discord.message_create"}', b'{"data": {"t": "MESSAGE_CREATE", "s": 1, "d": []}}'],
+    [
+        b"not json",
+        b'{"type": "discord.message_create"}',
+        b'{"data": {"t": "MESSAGE_CREATE", "s": 1, "d": []}}',
+        b'{"data": {"t": "MESSAGE_UPDATE", "s": 1, "d": null}}',
+    ],
 )
 def test_malformed_bridge_body_is_400(body: bytes) -> None:
     with pytest.raises(WebhookRejected) as caught:

@@ -136,6 +136,23 @@ def test_fixture_dispatches_land_in_the_raw_stream_in_one_signed_request(web_app
     assert forwarder.delivered == 7 and forwarder.dropped == 0
 
 
+def test_an_edit_lands_beside_the_original_and_other_updates_stay_behind(web_app, serve, rds):
+    create = {"op": 0, **fixture("bridge_message_create")["data"]}
+    edit = {"op": 0, **fixture("bridge_message_update")["data"]}
+    not_edits = [{"op": 0, **d} for d in fixture("bridge_message_update_not_edits")["data"]["events"]]
+    receiver = Receiver(web_app)
+    forwarder = forward(serve(receiver), [create, *not_edits, edit, edit])  # the same edit twice: one event
+    [(_, body)] = receiver.requests
+    sent = [d["t"] for d in json.loads(body)["data"]["events"]]
+    assert sent == ["MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_UPDATE"]
+    landed = raw_events(rds)
+    assert [e["event_id"] for e in landed] == [
+        "1234567890123456789", "1234567890123456789:edit:2024-06-01T12:05:00.456000+00:00"]
+    assert landed[1]["metadata"]["original_event_id"] == landed[0]["event_id"]
+    assert landed[1]["session_id"] == landed[0]["session_id"]
+    assert forwarder.delivered == 3 and forwarder.dropped == 0
+
+
 def test_503_is_retried_with_the_same_delivery_id_then_delivered_once(web_app, serve, rds, caplog):
     caplog.set_level(logging.DEBUG)
     receiver = Receiver(web_app, fail_first=2)
@@ -233,11 +250,13 @@ def test_other_dispatches_and_raw_frames():
         assert not forwarder.add({"op": 11, "t": None, "s": None, "d": None})
         assert not forwarder.add_raw('{"op":11,"d":null}')
         assert not forwarder.add_raw('{"op":0,"t":"MESSAGE_UPDATE","s":3,"d":{"content":"MESSAGE_CREATE"}}')
+        assert not forwarder.add_raw('{"op":0,"t":"MESSAGE_DELETE","s":4,"d":{"id":"1","channel_id":"2"}}')
+        assert forwarder.add_raw(json.dumps({"op": 0, **fixture("bridge_message_update")["data"]}))
         assert forwarder.add_raw(json.dumps(gateway_frames()[0]))
         await forwarder.aclose()
         return forwarder
 
-    assert asyncio.run(scenario()).pending == 1
+    assert asyncio.run(scenario()).pending == 2
 
 
 def test_a_malformed_batch_is_dropped_after_a_few_400s_rather_than_blocking(serve):

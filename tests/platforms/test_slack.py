@@ -165,9 +165,113 @@ def test_file_share_without_text_yields_an_empty_event() -> None:
     assert event["user_id"] is None
 
 
+def test_edit_is_a_new_event_in_the_same_thread() -> None:
+    body = payload("slack", "message_changed")
+    slack.verify(headers(body), body, secret=SECRET, now=NOW)
+    inbound = slack.parse(headers(body), body)
+    original = only_event(slack.parse({}, payload("slack", "message_thread_reply")))
+    assert inbound.dedup_key == "Ev0EDIT00001"
+    assert only_event(inbound) == {
+        "event_id": "C0GENERAL01:1717243260.001200:edit:2024-06-01T12:03:20+00:00",
+        "platform": "slack",
+        "user_id": "U0VICTIM01",
+        "author_id": "U0HARASS01",
+        "content": "<@U0VICTIM01> you are pathetic, everyone here laughs at you",
+        "channel_id": "C0GENERAL01",
+        "metadata": {
+            "timestamp": "2024-06-01T12:03:20+00:00",
+            "message_id": "1717243260.001200",  # chat.delete still finds the message by its ts
+            "team_id": "T123ABC456",
+            "mentions": ["U0VICTIM01"],
+            "channel_type": "channel",
+            "slack_event_id": "Ev0EDIT00001",
+            "source": "events_api",
+            "thread_id": "1717243100.000300",
+            "reply_to_message_id": "C0GENERAL01:1717243100.000300",
+            "edited": True,
+            "original_event_id": "C0GENERAL01:1717243260.001200",
+        },
+    }
+    assert original["event_id"] == "C0GENERAL01:1717243260.001200"
+
+
+def test_each_edit_has_its_own_id_and_a_retry_keeps_it() -> None:
+    envelope = json.loads(payload("slack", "message_changed"))
+    first = json.dumps(envelope).encode()
+    retried = headers(first) | {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    assert only_event(slack.parse(retried, first))["event_id"] == only_event(slack.parse({}, first))["event_id"]
+    envelope["event_id"] = "Ev0EDIT00002"
+    envelope["event"]["previous_message"] = envelope["event"]["message"]
+    envelope["event"]["message"] = {
+        **envelope["event"]["message"],
+        "text": "third version",
+        "edited": {"user": "U0HARASS01", "ts": "1717243460.000000"},
+    }
+    second = json.dumps(envelope).encode()
+    assert only_event(slack.parse({}, second))["event_id"] == (
+        "C0GENERAL01:1717243260.001200:edit:2024-06-01T12:04:20+00:00"
+    )
+
+
+def test_edit_without_edited_uses_the_change_time() -> None:
+    envelope = json.loads(payload("slack", "message_changed"))
+    del envelope["event"]["message"]["edited"]
+    body = json.dumps(envelope).encode()
+    event = only_event(slack.parse(headers(body), body))
+    assert event["metadata"]["timestamp"] == "2024-06-01T12:03:20.000600+00:00"
+    assert event["event_id"].endswith(":edit:2024-06-01T12:03:20.000600+00:00")
+
+
+def test_unfurl_without_a_text_change_is_acknowledged_without_events() -> None:
+    body = payload("slack", "message_changed_unfurl")
+    slack.verify(headers(body), body, secret=SECRET, now=NOW)
+    inbound = slack.parse(headers(body), body)
+    assert inbound.events == [] and inbound.reply is None
+    assert inbound.notes == {"ignored": "message_changed without a text change"}
+    assert inbound.dedup_key == "Ev0UNFURL001"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"subtype": "bot_message", "bot_id": "B0APP0001"}, "edited message subtype bot_message"),
+        ({"bot_id": "B0APP0001"}, "edited bot or hidden message"),
+        ({"subtype": "tombstone", "text": "This message was deleted."}, "edited message subtype tombstone"),
+    ],
+)
+def test_edits_of_bot_and_tombstone_messages_are_ignored(change: dict[str, str], reason: str) -> None:
+    envelope = json.loads(payload("slack", "message_changed"))
+    envelope["event"]["message"] |= change
+    body = json.dumps(envelope).encode()
+    inbound = slack.parse(headers(body), body)
+    assert inbound.events == [] and inbound.notes["ignored"] == reason
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"message": None}, "event.message"),
+        ({"message": {"type": "message", "user": "U0HARASS01", "ts": "1717243260.001200"}}, "event.message.text"),
+        (
+            {"message": {"type": "message", "user": "U0HARASS01", "text": ["x"], "ts": "1717243260.001200"}},
+            "event.message.text",
+        ),
+        ({"message": {"type": "message", "user": "U0HARASS01", "text": "x"}}, "event.message.ts"),
+        ({"channel": None}, "event.channel"),
+    ],
+)
+def test_malformed_edit_is_400_naming_the_field(change: dict[str, object], field: str) -> None:
+    envelope = json.loads(payload("slack", "message_changed"))
+    envelope["event"] |= change
+    body = json.dumps(envelope).encode()
+    with pytest.raises(WebhookRejected) as caught:
+        slack.parse(headers(body), body)
+    assert caught.value.status == 400 and caught.value.reason.startswith(field + " ")
+
+
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [("message_bot", "message subtype bot_message"), ("message_changed", "message subtype message_changed")],
+    [("message_bot", "message subtype bot_message"), ("message_deleted", "message subtype message_deleted")],
 )
 def test_non_user_messages_are_acknowledged_without_events(name: str, reason: str) -> None:
     body = payload("slack", name)

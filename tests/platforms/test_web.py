@@ -1,4 +1,4 @@
-"""Web chat: Standard Webhooks (401), single Event, batch and ``chat.message.created`` bodies."""
+"""Web chat: Standard Webhooks (401), single Event, batch, ``chat.message.created`` and ``.edited`` bodies."""
 
 from __future__ import annotations
 
@@ -123,17 +123,76 @@ def test_batch_of_contract_events() -> None:
     ]
 
 
-def test_other_envelope_types_are_acknowledged_without_events() -> None:
+def test_edit_is_a_new_event_for_the_same_message() -> None:
     body = payload("web", "chat_message_edited")
+    web.verify(headers(body), body, secret=SECRET, now=NOW)
+    original = only_event(web.parse({}, payload("web", "chat_message_created")))
+    edit = only_event(web.parse(headers(body), body))
+    assert edit == {
+        "event_id": "m_9001:edit:2024-06-01T12:01:00+00:00",
+        "platform": "web",
+        "user_id": "u_77",
+        "author_id": "u_1234",
+        "content": "you are trash, uninstall and never come back",
+        "channel_id": "room_42",
+        "metadata": {
+            "timestamp": "2024-06-01T12:01:00+00:00",
+            "message_id": "m_9001",  # what a deletion acts on: the platform's message, as before the edit
+            "mentions": ["u_77"],
+            "author_name": "viewer32",
+            "source": "webhook",
+            "tenant_id": "acme",
+            "edited": True,
+            "original_event_id": "m_9001",
+        },
+    }
+    assert edit["metadata"]["original_event_id"] == original["event_id"] != edit["event_id"]
+
+
+def test_each_edit_has_its_own_id_and_a_redelivery_keeps_it() -> None:
+    envelope = json.loads(payload("web", "chat_message_edited"))
+    first = json.dumps(envelope).encode()
+    envelope["data"]["message"] |= {"text": "second edit", "edited_at": "2024-06-01T12:03:00.000Z"}
+    second = json.dumps(envelope).encode()
+    redelivered = only_event(web.parse(headers(first, "msg_retry", NOW + 60), first))
+    assert redelivered["event_id"] == only_event(web.parse(headers(first), first))["event_id"]
+    assert only_event(web.parse(headers(second), second))["event_id"] == "m_9001:edit:2024-06-01T12:03:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"message": None}, "data.message"),
+        ({"message": {"id": "m_9001", "edited_at": "2024-06-01T12:01:00Z"}}, "data.message.text"),
+        ({"message": {"id": "m_9001", "text": 5, "edited_at": "2024-06-01T12:01:00Z"}}, "data.message.text"),
+        ({"message": {"id": "m_9001", "text": "hi"}}, "data.message.edited_at"),
+        ({"message": {"id": "m_9001", "text": "hi", "edited_at": "12:01"}}, "data.message.edited_at"),
+        ({"message": {"text": "hi", "edited_at": "2024-06-01T12:01:00Z"}}, "data.message.id"),
+        ({"author": None}, "data.author"),
+    ],
+)
+def test_malformed_edit_is_400_naming_the_field(change: dict[str, Any], field: str) -> None:
+    envelope = json.loads(payload("web", "chat_message_edited"))
+    envelope["data"] |= change
+    body = json.dumps(envelope).encode()
+    with pytest.raises(WebhookRejected) as caught:
+        web.parse(headers(body), body)
+    assert caught.value.status == 400 and caught.value.reason.startswith(field)
+
+
+def test_other_envelope_types_are_acknowledged_without_events() -> None:
+    body = payload("web", "chat_message_deleted")
     inbound = web.parse(headers(body), body)
-    assert inbound.events == [] and inbound.notes == {"ignored_type": "chat.message.edited"}
+    assert inbound.events == [] and inbound.notes == {"ignored_type": "chat.message.deleted"}
 
 
-def test_bot_authors_are_ignored() -> None:
-    envelope = json.loads(payload("web", "chat_message_created"))
+@pytest.mark.parametrize("name", ["chat_message_created", "chat_message_edited"])
+def test_bot_authors_are_ignored(name: str) -> None:
+    envelope = json.loads(payload("web", name))
     envelope["data"]["author"]["is_bot"] = True
     body = json.dumps(envelope).encode()
-    assert web.parse(headers(body), body).events == []
+    inbound = web.parse(headers(body), body)
+    assert inbound.events == [] and inbound.notes == {"ignored": "bot message"}
 
 
 @pytest.mark.parametrize(

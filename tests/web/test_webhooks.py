@@ -141,6 +141,49 @@ def test_web_chat_batch_and_wrong_secret(hooks, rds):
     assert standard_post(hooks, "/v1/webhooks/web", body, other).status_code == 401
 
 
+def slack_post(client, body: bytes):  # type: ignore[no-untyped-def]
+    ts = str(int(time.time()))
+    headers = {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": slack.sign(SLACK_SECRET, ts, body)}
+    return client.post("/v1/webhooks/slack", data=body, headers=headers, content_type="application/json")
+
+
+def test_web_chat_edit_is_queued_beside_the_original_and_a_redelivery_is_not(hooks, rds):
+    created, edited = payload("web", "chat_message_created"), payload("web", "chat_message_edited")
+    assert standard_post(hooks, "/v1/webhooks/web", created, WEB_SECRET).status_code == 202
+    resp = standard_post(hooks, "/v1/webhooks/web", edited, WEB_SECRET)
+    assert resp.status_code == 202 and resp.get_json()["accepted"] == ["m_9001:edit:2024-06-01T12:01:00+00:00"]
+    resp = standard_post(hooks, "/v1/webhooks/web", edited, WEB_SECRET)  # the sender retries: a new webhook-id
+    assert resp.status_code == 202 and resp.get_json()["duplicates"] == ["m_9001:edit:2024-06-01T12:01:00+00:00"]
+    original, edit = raw_events(rds)
+    assert edit["metadata"]["original_event_id"] == original["event_id"] == "m_9001"
+    assert edit["metadata"]["message_id"] == original["metadata"]["message_id"] == "m_9001"
+    assert edit["session_id"] == original["session_id"] and edit["metadata"]["edited"] is True
+    assert rds.llen("screening") == 2
+
+
+def test_web_chat_deletion_is_acknowledged_and_queues_nothing(hooks, rds):
+    resp = standard_post(hooks, "/v1/webhooks/web", payload("web", "chat_message_deleted"), WEB_SECRET)
+    assert resp.status_code == 202 and rds.xlen(streams.RAW) == 0
+
+
+def test_slack_edit_is_queued_and_an_unfurl_is_not(hooks, rds):
+    assert slack_post(hooks, payload("slack", "message_thread_reply")).status_code == 200
+    assert slack_post(hooks, payload("slack", "message_changed")).status_code == 200
+    assert slack_post(hooks, payload("slack", "message_changed")).status_code == 200  # Slack's retry
+    assert slack_post(hooks, payload("slack", "message_changed_unfurl")).status_code == 200
+    original, edit = raw_events(rds)
+    assert edit["metadata"]["original_event_id"] == original["event_id"] != edit["event_id"]
+    assert edit["session_id"] == original["session_id"] == "slack:C0GENERAL01:1717243100.000300"
+
+
+def test_malformed_edit_is_400_and_queues_nothing(hooks, rds):
+    envelope = json.loads(payload("web", "chat_message_edited"))
+    del envelope["data"]["message"]["text"]
+    resp = standard_post(hooks, "/v1/webhooks/web", json.dumps(envelope).encode(), WEB_SECRET)
+    assert resp.status_code == 400 and rds.xlen(streams.RAW) == 0
+    assert resp.get_json()["error"] == "data.message.text is missing or not a string"
+
+
 def test_unconfigured_secret_is_503_not_an_open_door(settings_map):
     from web import create_app
 
