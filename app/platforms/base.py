@@ -156,6 +156,14 @@ def iso_timestamp(value: str) -> str:
     return parsed.isoformat()
 
 
+def as_iso_time(value: Any, where: str) -> str:
+    """A required RFC 3339 field as ``iso_timestamp`` writes it; 400 naming ``where`` otherwise."""
+    try:
+        return iso_timestamp(as_str(value, where))
+    except ValueError:
+        raise WebhookRejected(400, f"{where} is not ISO 8601 with a timezone") from None
+
+
 def iso_from_epoch(seconds: int, microseconds: int = 0) -> str:
     moment = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=microseconds)
     return moment.isoformat()

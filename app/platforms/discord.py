@@ -32,6 +32,7 @@ from app.platforms.base import (
     Reply,
     WebhookRejected,
     as_edit,
+    as_iso_time,
     as_list,
     as_object,
     as_opt_str,
@@ -274,10 +275,7 @@ def edited_event(update: JsonObject) -> JsonObject:
     A later update that is not an edit (a pin) carries the same ``edited_timestamp``, so it gets
     the same id and is dropped as a duplicate rather than screened again.
     """
-    try:
-        edited_at = iso_timestamp(as_str(update.get("edited_timestamp"), "d.edited_timestamp"))
-    except ValueError:
-        raise WebhookRejected(400, "d.edited_timestamp is not ISO 8601 with a timezone") from None
+    edited_at = as_iso_time(update.get("edited_timestamp"), "d.edited_timestamp")
     event = message_event(update, guild_id=as_opt_str(update.get("guild_id"), "d.guild_id"), source="gateway")
     return as_edit(event, edited_at)
 
@@ -338,10 +336,7 @@ def _reply(message: JsonObject) -> tuple[str | None, str | None]:
 def _message_metadata(
     message: JsonObject, author: JsonObject, guild_id: str | None, mentions: list[str], source: str
 ) -> JsonObject:
-    try:
-        timestamp = iso_timestamp(as_str(message.get("timestamp"), "message.timestamp"))
-    except ValueError:
-        raise WebhookRejected(400, "message.timestamp is not ISO 8601 with a timezone") from None
+    timestamp = as_iso_time(message.get("timestamp"), "message.timestamp")
     member = object_or_empty(message.get("member"))
     reference = message.get("message_reference")
     metadata: JsonObject = {

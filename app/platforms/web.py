@@ -28,6 +28,7 @@ from app.platforms.base import (
     WebhookRejected,
     as_edit,
     as_edited_text,
+    as_iso_time,
     as_list,
     as_object,
     as_opt_str,
@@ -148,10 +149,7 @@ def message_edited_event(data: JsonObject, author: JsonObject) -> JsonObject:
 
 
 def _message_time(message: JsonObject, name: str) -> str:
-    try:
-        return iso_timestamp(as_str(message.get(name), f"data.message.{name}"))
-    except ValueError:
-        raise WebhookRejected(400, f"data.message.{name} is not ISO 8601 with a timezone") from None
+    return as_iso_time(message.get(name), f"data.message.{name}")
 
 
 def _message_event(data: JsonObject, author: JsonObject, message: JsonObject, timestamp: str) -> JsonObject:
