@@ -395,6 +395,57 @@ def session_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
+# The conversation's recent messages, for a screening model that reads the turn a message answers:
+# a sorted set by the message's own timestamp (late arrivals find what came before them), members
+# [event_id, author, target, text] (a redelivery adds nothing), the newest TURNS_KEPT, expiring with
+# the session.
+TURNS_KEPT = 20
+TURN_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class Turn:
+    session_id: str
+    event_id: str
+    timestamp_ms: int
+    author_id: str
+    target_id: str | None  # whom it addresses (app.pipeline.screen.target_of)
+    text: str
+
+
+def turns_key(session_id: str) -> str:
+    return f"session:{session_id}:turns"
+
+
+def record_turns(client: redis.Redis, turns: Sequence[Turn], ttl: int) -> list[list[str]]:
+    """Log each message and return, for each, the turn it answers (a list of one text, or empty).
+
+    In a channel the message just before is usually someone else's unrelated small talk, and a model
+    that reads a hostile turn before "brb" would pass the hostility on. So the turn a message answers
+    is the latest earlier one between the same two people: written by the person it addresses, or
+    addressed to its author. A message that addresses no one, and had nothing addressed to its author,
+    is read alone. Two round trips: all logs are written first, so a batch's messages see each other."""
+    if not turns:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for turn in turns:
+        key = turns_key(turn.session_id)
+        member = json.dumps([turn.event_id, turn.author_id, turn.target_id, turn.text[:TURN_CHARS]])
+        pipe.zadd(key, {member: turn.timestamp_ms})
+        pipe.zremrangebyrank(key, 0, -(TURNS_KEPT + 1))
+        pipe.expire(key, ttl)
+    pipe.execute()
+    for turn in turns:
+        pipe.zrevrangebyscore(turns_key(turn.session_id), f"({turn.timestamp_ms}", "-inf")
+    answered = []
+    for turn, earlier in zip(turns, pipe.execute(), strict=True):
+        found = next((text for _, author, target, text in map(json.loads, earlier)
+                      if author != turn.author_id and ((turn.target_id and author == turn.target_id)
+                                                       or target == turn.author_id)), None)
+        answered.append([found] if found else [])
+    return answered
+
+
 # Drop a dirty mark only if nobody marked the session again since it was read.
 CLEAR_DIRTY_LUA = """
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('ZREM', KEYS[1], ARGV[1]) end
@@ -415,7 +466,7 @@ def clear_dirty(client: redis.Redis, session_id: str, score: float) -> None:
 class SessionStore:
     def __init__(self, client: redis.Redis, params: SessionParams) -> None:
         self.client = client
-        self.script = client.register_script(SESSION_LUA)
+        self.script = client.register_script(SESSION_LUA)  # .sha, and SCRIPT LOAD when Redis lacks it
         self.params = params
 
     def update(self, updates: Sequence[SessionUpdate], places: dict[str, tuple[str, str]]
@@ -424,16 +475,35 @@ class SessionStore:
         by_session: dict[str, list[SessionUpdate]] = defaultdict(list)
         for update in sorted(updates, key=lambda u: u.timestamp_ms):
             by_session[update.session_id].append(update)
-        pipe = self.client.pipeline(transaction=False)
         order = list(by_session)
         base = {k: self.params.threshold if v is None else v
                 for k, v in self.params.__dict__.items() if k not in ("enabled", "never_damp")}
+        payloads = []
         for session_id in order:
             platform, channel_id = places[session_id]
-            payload = base | {"session_id": session_id, "platform": platform, "channel_id": channel_id,
-                              "events": [_event_arg(u, self.params) for u in by_session[session_id]]}
-            self.script(keys=[session_key(session_id), DIRTY_KEY], args=[json.dumps(payload)], client=pipe)
-        return {sid: _result(json.loads(raw)) for sid, raw in zip(order, pipe.execute(), strict=True)}
+            payloads.append(json.dumps(base | {"session_id": session_id, "platform": platform,
+                                               "channel_id": channel_id,
+                                               "events": [_event_arg(u, self.params) for u in by_session[session_id]]}))
+        return {sid: _result(json.loads(raw)) for sid, raw in zip(order, self._run(order, payloads), strict=True)}
+
+    def _run(self, order: Sequence[str], payloads: Sequence[str]) -> list[Any]:
+        """EVALSHA per session in one pipeline. Not the Script object's own pipelining: that asks
+        SCRIPT EXISTS first, a second round trip on every batch. When Redis has lost its script
+        cache (a restart, SCRIPT FLUSH) every EVALSHA fails with NOSCRIPT and none ran, so
+        loading the script and sending the pipeline again is safe."""
+        for attempt in (1, 2):
+            pipe = self.client.pipeline(transaction=False)
+            for session_id, payload in zip(order, payloads, strict=True):
+                pipe.evalsha(self.script.sha, 2, session_key(session_id), DIRTY_KEY, payload)
+            replies = pipe.execute(raise_on_error=False)
+            missing = [reply for reply in replies if isinstance(reply, redis.exceptions.NoScriptError)]
+            if not missing or attempt == 2:
+                break
+            self.client.script_load(SESSION_LUA)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        return replies
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         raw = self.client.get(session_key(session_id))

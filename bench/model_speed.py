@@ -1,14 +1,16 @@
 """Screening model speed on this machine: one message, batches on every core, and cold start.
 
-    make bench-model                                 # minilm-v2 and ngram-v1, 3 runs each
-    python -m bench.model_speed --model minilm-v2 --runs 5
+    make bench-model                                 # minilm-v3 and ngram-v1, 3 runs each
+    python -m bench.model_speed --model minilm-v3 --runs 5
 
 What is measured, through ``ml.screening.Screener.screen`` (normalisation, tokenisation, the
 model and the rules: exactly what the screening worker runs, without the database):
 
 - single: one message per call on one onnxruntime thread (SCREENING_THREADS=1), p50/p95/p99
   over real held-out messages (tweets, chatbot turns, Reddit posts) and over
-  the chat-length ones (<= 120 characters); minilm-v2 reads up to 64 tokens of a message;
+  the chat-length ones (<= 120 characters), each with the turns before it where its conversation
+  has them, as the worker passes them; a transformer reads up to 64 tokens of a message and the
+  turn before it together;
 - batched: one process per core, each screening its share in batches of 64 on one thread, as
   the screening workers do; messages per second over the wall time of all of them;
 - cold start: a fresh interpreter imports the runtime, loads the model and screens one message;
@@ -48,7 +50,7 @@ _COLD_START = """
 import time
 started = time.perf_counter()
 from ml.screening import Screener
-Screener.load({name!r}).screen(["hello there"])
+Screener.load({name!r}).screen(["hello there"], [["hi"]])
 print(time.perf_counter() - started)
 """
 
@@ -58,23 +60,23 @@ import time
 started = time.perf_counter()
 import tasks.celery_app, tasks.screen
 from ml.screening import get_screener
-get_screener({name!r}).screen(["hello there"])
+get_screener({name!r}).screen(["hello there"], [["hi"]])
 print(time.perf_counter() - started)
 """
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="repeatable; default minilm-v2 and ngram-v1")
+    parser.add_argument("--model", action="append", help="repeatable; default minilm-v3 and ngram-v1")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--singles", type=int, default=600, help="single-message calls per run")
     parser.add_argument("--batched", type=int, default=4096, help="messages per batched run")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     os.environ["SCREENING_THREADS"] = "1"
-    models = args.model or ["minilm-v2", "ngram-v1"]
+    models = args.model or ["minilm-v3", "ngram-v1"]
     texts = _messages()
-    chat = [text for text in texts if len(text) <= CHAT_CHARS]
+    chat = [message for message in texts if len(message[0]) <= CHAT_CHARS]
     print(f"{len(texts)} held-out messages ({len(chat)} of chat length); {args.processes} cores; "
           f"{args.runs} runs per model, interleaved", flush=True)
     results: dict[str, list[dict[str, float]]] = {name: [] for name in models}
@@ -117,39 +119,47 @@ def report(results: dict[str, list[dict[str, float]]], processes: int) -> str:
     return "\n".join(lines)
 
 
-def _messages() -> list[str]:
+Message = tuple[str, list[str]]  # a text and the turns before it, oldest first
+
+
+def _messages() -> list[Message]:
     with gzip.open(HELDOUT, "rt", encoding="utf-8") as handle:
-        texts = [json.loads(line)["text"] for line in handle]
-    random.Random(7).shuffle(texts)
-    return texts
+        rows = [json.loads(line) for line in handle]
+    messages = [(row["text"], list(row.get("context") or [])) for row in rows]
+    random.Random(7).shuffle(messages)
+    return messages
 
 
-def _single(name: str, texts: Sequence[str], count: int, label: str) -> dict[str, float]:
+def _screen(screener: Any, messages: Sequence[Message]) -> None:
+    screener.screen([text for text, _ in messages], [context for _, context in messages])
+
+
+def _single(name: str, messages: Sequence[Message], count: int, label: str) -> dict[str, float]:
     from ml.screening import get_screener
 
     screener = get_screener(name)
-    screener.screen(list(texts[:BATCH]))  # warm up
+    _screen(screener, messages[:BATCH])  # warm up
     latencies = []
-    for text in texts[:count]:
+    for message in messages[:count]:
         started = time.perf_counter()
-        screener.screen([text])
+        _screen(screener, [message])
         latencies.append((time.perf_counter() - started) * 1000)
     p50, p95, p99 = np.percentile(latencies, [50, 95, 99])
     return {f"{label}_p50_ms": float(p50), f"{label}_p95_ms": float(p95), f"{label}_p99_ms": float(p99)}
 
 
-def _screen_share(args: tuple[str, list[str], Any]) -> None:
-    name, texts, barrier = args
+def _screen_share(args: tuple[str, list[Message], Any]) -> None:
+    name, messages, barrier = args
     from ml.screening import get_screener
 
     screener = get_screener(name)
-    screener.screen(texts[:BATCH])
+    _screen(screener, messages[:BATCH])
     barrier.wait()
-    for start in range(0, len(texts), BATCH):
-        screener.screen(texts[start:start + BATCH])
+    for start in range(0, len(messages), BATCH):
+        _screen(screener, messages[start:start + BATCH])
 
 
-def _batched(name: str, texts: Sequence[str], processes: int) -> float:
+def _batched(name: str, texts: Sequence[Message], processes: int) -> float:
     """Messages per second with one single-threaded process per core, timed from a common start."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes + 1)

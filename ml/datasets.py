@@ -129,6 +129,24 @@ def load_convabuse(folder: Path) -> Iterator[Example]:
                     )
 
 
+def load_convabuse_agent(folder: Path) -> Iterator[Example]:
+    """The chatbot's own turns in ConvAbuse, each once, as benign "convabuse_agent" examples with
+    the user turn before them as context: the agent never abuses, whatever it answers. Training
+    uses them (ml.train_finetune); evaluation does not, so ConvAbuse's figures stay the users'."""
+    turns: dict[tuple[str, str], Example] = {}
+    for name in ("ConvAbuseEMNLPtrain.csv", "ConvAbuseEMNLPvalid.csv"):
+        with open(folder / name, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                group = f"convabuse:{row['conv_id']}"
+                for text, before in ((row["prev_agent"], ()), (row["agent"], (row["prev_agent"], row["prev_user"]))):
+                    text = _clean(text)
+                    context = tuple(turn for turn in map(_clean, before) if turn)
+                    known = turns.get((group, text))
+                    if text and (known is None or len(context) > len(known.context)):
+                        turns[(group, text)] = Example(text, "none", "convabuse_agent", group, context)
+    yield from turns.values()
+
+
 def _convabuse_label(row: dict[str, str]) -> str:
     votes = _votes(row)
     abusive = votes["is_abuse.-1"] + votes["is_abuse.-2"] + votes["is_abuse.-3"]

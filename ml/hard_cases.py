@@ -95,6 +95,23 @@ HARD_CASES: list[HardCase] = [
     *_cases("doxxing", True, ("his number is 555-867-5309 call him lol", "i know where you live")),
     HardCase("context", "do it", True, "self_harm", ("i want to kill myself",)),
     HardCase("context", "do it", False, None, ("should i buy the new skin?",)),
+    # A model that reads the turn before must not pass a hostile turn on to whatever follows it:
+    # in a busy channel the next message after a troll's is usually someone else's small talk.
+    *[HardCase("reply_after_abuse", text, False, None, (before,)) for text, before in (
+        ("gg all", "you are pathetic and stupid, everyone here hates you"),
+        ("good morning all, coffee first", "you are pathetic and stupid, everyone here hates you"),
+        ("brb, grabbing food", "shut up you worthless idiot"),
+        ("anyone up for another round?", "go back to your country you filthy immigrant"),
+        ("ok so what is everyone playing tonight", "women are too stupid to be allowed to vote"),
+        ("can someone help me with the quest", "kill yourself, nobody would miss you"),
+        ("that's not ok, please stop", "go back to your country you filthy immigrant"),
+        ("mods?", "you are pathetic and stupid, everyone here hates you"),
+    )],
+    *[HardCase("abuse_after_friendly", text, True, None, (before,)) for text, before in (
+        ("you're a worthless idiot and everyone here hates you", "good morning everyone"),
+        ("shut up, nobody asked for your opinion, you pathetic loser", "i think the new patch is pretty good"),
+        ("go back to your country you filthy immigrant", "thanks for the stream!"),
+    )],
     *_cases("reclaimed_terms", False, (
         "as a queer kid from a small town, this server is my safe place",
         "we dykes run this lobby tonight lol",

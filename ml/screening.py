@@ -5,7 +5,7 @@ Only numpy, onnxruntime and tokenizers are needed here (no scikit-learn); the mo
 under ml/models/<name>/ (model.onnx + meta.json). Two kinds of model folder exist:
 
 - a fine-tuned transformer (``python -m ml.train_finetune``, meta.json ``"architecture":
-  "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v2``: one graph gives
+  "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v3``: one graph gives
   both the probabilities and the unit-length embedding of the normalised text, in one forward
   pass. ``Screening.embedding`` is that vector, so the context stage reuses it instead of
   encoding the message again;
@@ -32,7 +32,7 @@ from ml import features, rules
 from ml.normalise import normalise
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "minilm-v2"
+DEFAULT_MODEL = "minilm-v3"
 # Where embeddings come from when the screening model makes none (ngram-v1): the default model.
 EMBEDDING_MODEL = DEFAULT_MODEL
 DEFAULT_THREADS = 1
@@ -109,7 +109,8 @@ class Screener:
             return [], np.zeros(0)
         clipped = [_as_text(text, index)[:MAX_SCREEN_CHARS] for index, text in enumerate(texts)]
         normalised = [normalise(text) for text in clipped]
-        probabilities, embeddings = self.forward(normalised)
+        before = [self._context(contexts[index]) if contexts else None for index in range(len(texts))]
+        probabilities, embeddings = self.forward(normalised, before)
         verdicts = self._model_verdicts(probabilities)
         results = [
             self._decide(verdict, rules.check(text, contexts[index] if contexts else (), normalised[index]))
@@ -140,20 +141,38 @@ class Screener:
             raise ValueError(f"model {self.model_version} has no embeddings")
         return embeddings
 
-    def forward(self, normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Probabilities [batch, categories] and, for a transformer, embeddings [batch, dim]."""
+    @property
+    def reads_context(self) -> bool:
+        """Whether the model reads the turn before a message (a second segment after [SEP])."""
+        return self._tokenizer is not None and "context" in self.meta["transformer"]
+
+    def _context(self, turns: Sequence[str]) -> str | None:
+        if not self.reads_context or not turns:
+            return None
+        last = _as_text(turns[-1], 0)[:MAX_SCREEN_CHARS]
+        return normalise(last) or None
+
+    def forward(self, normalised: Sequence[str], before: Sequence[str | None] | None = None
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Probabilities [batch, categories] and, for a transformer, embeddings [batch, dim].
+        ``before[i]`` is the normalised turn before ``normalised[i]``, read by a model that reads
+        context (``reads_context``) and ignored by one that does not."""
         if self._tokenizer is None:
             batch = features.hash_batch([features.model_text(text) for text in normalised])
             return self._session.run(None, {"ids": batch.ids, "offsets": batch.offsets})[0], None
-        return self._transformer(self._tokenizer, normalised)
+        inputs: list[str | tuple[str, str]] = list(normalised)
+        if before is not None and self.reads_context:
+            inputs = [(text, turn) if turn else text for text, turn in zip(normalised, before, strict=True)]
+        return self._transformer(self._tokenizer, inputs)
 
-    def _transformer(self, tokenizer: Tokenizer, normalised: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        probabilities = np.empty((len(normalised), len(self.categories)), dtype=np.float32)
-        embeddings = np.empty((len(normalised), int(self.meta["transformer"]["dim"])), dtype=np.float32)
-        order = sorted(range(len(normalised)), key=lambda i: len(normalised[i]))
+    def _transformer(self, tokenizer: Tokenizer, inputs: Sequence[str | tuple[str, str]]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        probabilities = np.empty((len(inputs), len(self.categories)), dtype=np.float32)
+        embeddings = np.empty((len(inputs), int(self.meta["transformer"]["dim"])), dtype=np.float32)
+        order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
         for start in range(0, len(order), TRANSFORMER_BATCH):
             chunk = order[start:start + TRANSFORMER_BATCH]
-            encodings = tokenizer.encode_batch([normalised[i] for i in chunk])
+            encodings = tokenizer.encode_batch([inputs[i] for i in chunk])
             feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
                      "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
             probabilities[chunk], embeddings[chunk] = self._session.run(None, feeds)
@@ -278,6 +297,11 @@ def _as_text(text: object, index: int) -> str:
     if not isinstance(text, str):
         raise TypeError(f"texts[{index}] is {type(text).__name__}, expected str")
     return text
+
+
+def input_length(item: str | tuple[str, str]) -> int:
+    """Characters in a model input (a text, or a text and the turn before it): batches sort by it."""
+    return len(item) if isinstance(item, str) else len(item[0]) + len(item[1])
 
 
 def _more_severe(first: str, second: str) -> str:

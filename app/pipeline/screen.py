@@ -2,7 +2,9 @@
 
 Order matters for idempotency (acks_late redelivers a batch whose worker died):
 1. drop events that PostgreSQL already holds as screened (a redelivery screens nothing twice);
-2. score the rest in one batched model call;
+2. score the rest in one batched model call, each message with the turn it answers in its
+   conversation (``session:{id}:turns``: the latest between the same two people, see
+   app.sessions.record_turns);
 3. update their sessions atomically in Redis: the conversation raises the risk of a hostile
    message in a heating session, from a repeat targeter or in a pile-on (app/sessions.py);
 4. write events, authors, session snapshots and alerts in one transaction;
@@ -28,7 +30,7 @@ from app import metrics, standing, streams
 from app.config import Settings
 from app.models import Event
 from app.pipeline import screen_store
-from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate
+from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, record_turns
 
 # Categories that never count as hostile for the conversation signals: profanity and spam alone never
 # heat a session, which is what keeps friendly banter from escalating. Anything else counts once its
@@ -106,9 +108,11 @@ def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tup
     return {(platform, event_id) for platform, event_id in rows}
 
 
-def score(screener: Screener, events: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[Screening]]:
+def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequence[Sequence[str]] | None = None
+          ) -> tuple[list[dict[str, Any]], list[Screening]]:
+    """Screen the events; ``contexts[i]`` are the messages before event i in its conversation."""
     started = time.perf_counter()
-    results = list(screener.screen([e["content"] for e in events]))
+    results = list(screener.screen([e["content"] for e in events], contexts))
     per_event_ms = (time.perf_counter() - started) * 1000 / max(len(events), 1)
     predictions = [prediction_dict(e["event_id"], r, per_event_ms) for e, r in zip(events, results, strict=True)]
     for p in predictions:
@@ -157,7 +161,9 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     if not todo:
         return BatchResult([], {}, [])
     events = [i["event"] for i in todo]
-    predictions, raw = score(screener, events)
+    contexts = record_turns(client, [Turn(e["session_id"], e["event_id"], event_time_ms(e), e["author_id"],
+                                          target_of(e), e["content"]) for e in events], settings.SESSION_TTL_S)
+    predictions, raw = score(screener, events, contexts)
     priors = standing.priors(client, db, [(e["platform"], e["author_id"]) for e in events])
     params = params or SessionParams(ttl=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
                                      threshold=settings.SCREENING_THRESHOLD)

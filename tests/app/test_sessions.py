@@ -252,3 +252,34 @@ def test_quiet_updates_skip_the_snapshot_and_the_sweeper_writes_it(rds, settings
     with session_scope() as db:
         assert db.get(SessionRow, "web:c").message_count == 4
     assert rds.zscore(DIRTY_KEY, "web:c") is None
+
+
+def test_the_turn_a_message_answers_is_the_latest_between_the_same_two_people(rds):
+    from app.sessions import TURNS_KEPT, Turn, record_turns, turns_key
+
+    def turn(n: int, author: str, target: str | None, at_s: int, text: str, session: str = "web:c") -> Turn:
+        return Turn(session, f"e{n}", T0 + at_s * 1000, author, target, text)
+
+    first = record_turns(rds, [turn(1, "troll", "ann", 0, "you are pathetic"), turn(3, "ann", "troll", 3, "stop it"),
+                               turn(9, "bob", "troll", 1, "elsewhere", session="web:d")], ttl=60)
+    assert first == [[], ["you are pathetic"], []]  # a batch sees itself; other conversations stay apart
+    assert record_turns(rds, [turn(2, "bob", None, 2, "brb")], ttl=60) == [[]]  # small talk is read alone
+    assert record_turns(rds, [turn(4, "troll", "ann", 4, "cry more")], ttl=60) == [["stop it"]]
+    assert record_turns(rds, [turn(5, "cat", "troll", 5, "wow")], ttl=60) == [["cry more"]]  # its author
+    assert record_turns(rds, [turn(6, "troll", None, 6, "lol")], ttl=60) == [["wow"]]  # addressed to them
+    late = record_turns(rds, [turn(7, "ann", "troll", 1, "what?")], ttl=60)
+    assert late == [["you are pathetic"]]  # a late arrival sees only what came before it
+    again = record_turns(rds, [turn(2, "bob", None, 2, "brb")], ttl=60)  # a redelivery adds nothing
+    assert again == [[]] and rds.zcard(turns_key("web:c")) == 7
+    assert 0 < rds.ttl(turns_key("web:c")) <= 60
+    record_turns(rds, [turn(100 + i, "x", "y", 10 + i, "x" * 5000) for i in range(TURNS_KEPT + 5)], ttl=60)
+    assert rds.zcard(turns_key("web:c")) == TURNS_KEPT
+    assert record_turns(rds, [], ttl=60) == []
+
+
+def test_an_update_survives_redis_losing_its_script_cache(store, rds):
+    store.update([msg(1, "a", 0.1, hostile=False)], PLACE)
+    rds.script_flush()  # what a Redis restart does to the cache; the first EVALSHA then fails with NOSCRIPT
+    result = store.update([msg(2, "a", 0.1, hostile=False, at_s=5)], PLACE)["web:c"]
+    assert result.contract["message_count"] == 2 and set(result.verdicts) == {"e2"}
+    assert rds.script_exists(store.script.sha) == [True]

@@ -48,6 +48,12 @@ def test_empty_batch_and_mismatched_contexts(screener: Screener) -> None:
         screener.screen(["a", None])  # type: ignore[list-item]
 
 
+def test_a_model_that_reads_no_context_ignores_it(screener: Screener) -> None:
+    assert not screener.reads_context
+    texts = ["gg wp", "so true", "you stupid clown"]
+    assert screener.screen(texts, [["all immigrants are criminals"], ["hello"], []]) == screener.screen(texts)
+
+
 def test_unknown_model_name_names_the_available_ones() -> None:
     with pytest.raises(ValueError) as error:
         Screener.load("no-such-model")
@@ -85,10 +91,10 @@ def test_context_changes_the_verdict(screener: Screener) -> None:
 
 
 # ngram-v1 is the fast model: a bag of n-grams misses implicit derogation without telling words and
-# reads an identity word as an attack (its model card says so); minilm-v2 passes all but the last
-# reclaimed term.
+# reads an identity word as an attack (its model card says so); minilm-v3 passes all of them. It
+# reads "mods?" alone as hate (0.70).
 KNOWN_HARD_CASE_MISSES = {"as a queer kid from a small town, this server is my safe place", "proud fag, prouder gamer",
-                          "she only got mod because of diversity quotas", "not bad for a girl, i guess"}
+                          "she only got mod because of diversity quotas", "not bad for a girl, i guess", "mods?"}
 
 
 def test_hard_case_suite_passes_but_for_known_misses(screener: Screener) -> None:

@@ -7,7 +7,16 @@ import random
 from ml.datasets import Example
 from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
 from ml.normalise import normalise
-from ml.train_finetune import IDENTITIES, SHARE, add_identity, add_noise, augment, sampling_weights, without_test_cases
+from ml.train_finetune import (
+    IDENTITIES,
+    SHARE,
+    add_identity,
+    add_noise,
+    augment,
+    model_input,
+    sampling_weights,
+    without_test_cases,
+)
 
 
 def test_every_source_gets_its_share_of_the_draws() -> None:
@@ -63,3 +72,23 @@ def test_test_cases_never_reach_training() -> None:
             Example(HARD_CASES[0].text, "none", "synthetic", "b"),
             Example("a message no suite has", "none", "synthetic", "c")]
     assert [row.group for row in without_test_cases(rows)] == ["c"]
+
+
+def test_a_message_is_read_with_the_turn_before_it_at_the_context_rate() -> None:
+    rng = random.Random(4)
+    reply = Example("So TRUE", "none", "toxichat", "g", ("first turn", "Nice Point"))
+    drawn = [augment(reply, rng, context_rate=0.7) for _ in range(400)]
+    paired = [item for item in drawn if isinstance(item, tuple)]
+    assert {item[1] for item in paired} == {"nice point"} and 0.6 < len(paired) / len(drawn) < 0.8
+    assert all(isinstance(augment(Example("alone", "none", "synthetic", "g"), rng), str) for _ in range(50))
+    assert model_input(reply) == ("so true", "nice point") and model_input(Example("Hi", "none", "x", "g")) == "hi"
+
+
+def test_agent_turns_are_benign_once_per_conversation_with_the_user_turn_before() -> None:
+    from ml.datasets import DATA_DIR, load_convabuse_agent
+
+    turns = list(load_convabuse_agent(DATA_DIR / "convabuse"))
+    assert turns and {turn.label for turn in turns} == {"none"}
+    assert {turn.source for turn in turns} == {"convabuse_agent"}
+    assert len({(turn.group, turn.text) for turn in turns}) == len(turns)
+    assert sum(bool(turn.context) for turn in turns) > len(turns) / 2

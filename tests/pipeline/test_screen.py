@@ -36,6 +36,33 @@ def run(batch, screener, rds, settings, params=None):  # type: ignore[no-untyped
     return result
 
 
+class Recording:
+    """The shipped screener, noting what each call was given."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner, self.model_version, self.calls = inner, inner.model_version, []
+
+    def screen(self, texts, contexts=None):  # type: ignore[no-untyped-def]
+        self.calls.append((list(texts), [list(c) for c in contexts] if contexts is not None else None))
+        return self.inner.screen(texts, contexts)
+
+
+def test_each_message_is_screened_with_the_turn_it_answers(screener, rds, settings):
+    recording, t = Recording(screener), 1_790_000_000
+    first = items(make_event(1, author_id="troll", user_id="ann", content="you are pathetic",
+                             metadata={"timestamp": t}),
+                  make_event(2, author_id="ann", user_id="troll", content="stop it", metadata={"timestamp": t + 5}),
+                  make_event(9, author_id="ann", user_id="troll", content="other room", channel_id="elsewhere",
+                             metadata={"timestamp": t + 1}))
+    run(first, recording, rds, settings)
+    run(items(make_event(3, author_id="bob", user_id=None, content="brb", metadata={"timestamp": t + 6})),
+        recording, rds, settings)
+    run(first[:1], recording, rds, settings)  # a redelivery is not screened again, nor logged twice
+    run(items(make_event(4, author_id="troll", user_id="ann", content="cry more", metadata={"timestamp": t + 9})),
+        recording, rds, settings)
+    assert [call[1] for call in recording.calls] == [[[], ["you are pathetic"], []], [[]], [["stop it"]]]
+
+
 def test_each_event_gets_a_prediction_and_a_status(screener, rds, settings):
     result = run(items(make_event(1, content="gg well played"), make_event(2, content=INSULT)), screener, rds,
                  settings)

