@@ -109,7 +109,7 @@ class Screener:
             return [], np.zeros(0)
         clipped = [_as_text(text, index)[:MAX_SCREEN_CHARS] for index, text in enumerate(texts)]
         normalised = [normalise(text) for text in clipped]
-        before = [self._context(contexts[index]) if contexts else None for index in range(len(texts))]
+        before = [self._context(contexts[index], index) if contexts else None for index in range(len(texts))]
         probabilities, embeddings = self.forward(normalised, before)
         verdicts = self._model_verdicts(probabilities)
         results = [
@@ -146,11 +146,13 @@ class Screener:
         """Whether the model reads the turn before a message (a second segment after [SEP])."""
         return self._tokenizer is not None and "context" in self.meta["transformer"]
 
-    def _context(self, turns: Sequence[str]) -> str | None:
+    def _context(self, turns: Sequence[str], index: int) -> str | None:
         if not self.reads_context or not turns:
             return None
-        last = _as_text(turns[-1], 0)[:MAX_SCREEN_CHARS]
-        return normalise(last) or None
+        last = turns[-1]
+        if not isinstance(last, str):
+            raise TypeError(f"contexts[{index}][-1] is {type(last).__name__}, expected str")
+        return normalise(last[:MAX_SCREEN_CHARS]) or None
 
     def forward(self, normalised: Sequence[str], before: Sequence[str | None] | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:

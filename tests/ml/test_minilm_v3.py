@@ -83,6 +83,8 @@ def test_only_the_last_turn_is_read_and_batches_match_singles_with_context(scree
     batched = screener.screen(texts, contexts)
     assert batched == [screener.screen([text], [context])[0] for text, context in zip(texts, contexts, strict=True)]
     assert screener.screen(["so true"], [["women are too stupid to be allowed to vote"]]) == batched[:1]
+    with pytest.raises(TypeError, match=r"contexts\[1\]\[-1\]"):
+        screener.screen(["a", "b"], [["x"], [None]])  # type: ignore[list-item]
 
 
 @pytest.mark.parametrize(
