@@ -100,9 +100,13 @@ CONTEXT_RATE = 0.7
 #   0.3   0.899            0.450/0.520/0.078      0.841/0.107      0.045 (5/6 repeat) 4 (measured before
 #                                                                                  the small-talk cases)
 #   0.5   0.916            0.444/0.542/0.083      0.858/0.133      0.062              5 (other ones)
+#   0.25 from abusive real messages only (--borrow-from hostile): 0.904, 0.435/0.558/0.088, 5 missed
+#   (small talk after an insult still 0.85-0.97, and "ur such a f a g g o t" 0.64); not run further.
 # Borrowing lowers the small-talk-after-an-insult scores (0.9 -> 0.5-0.8) and counter-speech after
 # hate (0.72 -> 0.3) but loses repeat offenders, implicit sexism and challenge-suite accuracy.
 BORROW_RATE = 0.0
+BORROW_FROM = "any"
+REAL_SOURCES = ("davidson", "toxichat", "diasafety", "convabuse")
 DAVIDSON_PROFANITY_KEEP = 4000
 OPSET = 17
 CALIBRATION_CELLS_MIN = 20
@@ -121,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="share of benign messages naming a person that get an identity word")
     parser.add_argument("--borrow-rate", type=float, default=BORROW_RATE,
                         help="share of messages without a turn before them that borrow one")
+    parser.add_argument("--borrow-from", choices=("any", "hostile"), default=BORROW_FROM,
+                        help="borrow any real earlier turn, or only abusive real messages")
     args = parser.parse_args(argv)
 
     import torch
@@ -133,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     splits = load_splits()
     tokenizer = _tokenizer(TRAIN_TOKENS)
     model = build_model(args.layers)
-    train(model, tokenizer, splits["train"], args.epochs, args.samples, args.identity_rate, args.borrow_rate)
+    train(model, tokenizer, splits["train"], args.epochs, args.samples, args.identity_rate, args.borrow_rate,
+          args.borrow_from)
     calibration_rows = splits["calibration"]
     probabilities, _ = predict(model, _tokenizer(RUNTIME_TOKENS), [model_input(row) for row in calibration_rows])
     calibration = fit_calibration(probabilities, calibration_rows)
@@ -323,14 +330,18 @@ def _batches(texts: Sequence[str | tuple[str, str]], order: Sequence[int], token
 
 
 def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int,
-          identity_rate: float = IDENTITY_RATE, borrow_rate: float = BORROW_RATE) -> None:
+          identity_rate: float = IDENTITY_RATE, borrow_rate: float = BORROW_RATE,
+          borrow_from: str = "any") -> None:
     import torch
 
     rng = random.Random(SEED)
     np_rng = np.random.default_rng(SEED)
     labels = torch.tensor([CATEGORIES.index(row.label) for row in rows], dtype=torch.long)
     probabilities = sampling_weights(rows)
-    borrowed = sorted({row.context[-1] for row in rows if row.context})
+    if borrow_from == "hostile":
+        borrowed = sorted({row.text for row in rows if row.source in REAL_SOURCES and row.label not in BENIGN})
+    else:
+        borrowed = sorted({row.context[-1] for row in rows if row.context})
     steps = epochs * math.ceil(samples / BATCH)
     encoder_params = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head.")]
     optimiser = torch.optim.AdamW([
@@ -509,7 +520,7 @@ def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, A
                      "learning_rate": LEARNING_RATE, "head_learning_rate": HEAD_LEARNING_RATE,
                      "max_tokens": TRAIN_TOKENS, "noise_rate": NOISE_RATE,
                      "identity_rate": args.identity_rate, "context_rate": CONTEXT_RATE,
-                     "borrow_rate": args.borrow_rate, "share": SHARE, "seed": SEED,
+                     "borrow_rate": args.borrow_rate, "borrow_from": args.borrow_from, "share": SHARE, "seed": SEED,
                      "frozen": "word embeddings", "seconds": round(seconds, 1), "rows": _summary(splits)},
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
