@@ -491,19 +491,20 @@ class SessionStore:
         SCRIPT EXISTS first, a second round trip on every batch. When Redis has lost its script
         cache (a restart, SCRIPT FLUSH) every EVALSHA fails with NOSCRIPT and none ran, so
         loading the script and sending the pipeline again is safe."""
-        for attempt in (1, 2):
-            pipe = self.client.pipeline(transaction=False)
-            for session_id, payload in zip(order, payloads, strict=True):
-                pipe.evalsha(self.script.sha, 2, session_key(session_id), DIRTY_KEY, payload)
-            replies = pipe.execute(raise_on_error=False)
-            missing = [reply for reply in replies if isinstance(reply, redis.exceptions.NoScriptError)]
-            if not missing or attempt == 2:
-                break
+        replies = self._send(order, payloads)
+        if any(isinstance(reply, redis.exceptions.NoScriptError) for reply in replies):
             self.client.script_load(SESSION_LUA)
+            replies = self._send(order, payloads)
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
         return replies
+
+    def _send(self, order: Sequence[str], payloads: Sequence[str]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for session_id, payload in zip(order, payloads, strict=True):
+            pipe.evalsha(self.script.sha, 2, session_key(session_id), DIRTY_KEY, payload)
+        return pipe.execute(raise_on_error=False)
 
     def get(self, session_id: str) -> dict[str, Any] | None:
         raw = self.client.get(session_key(session_id))

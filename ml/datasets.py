@@ -76,6 +76,9 @@ def split_by_group(examples: list[Example]) -> dict[str, list[Example]]:
     return splits
 
 
+REAL_SOURCES = ("davidson", "convabuse", "toxichat", "diasafety")  # what load_all reads, human-labelled
+
+
 def load_all(data_dir: Path = DATA_DIR) -> list[Example]:
     """Every labelled row of the four copied sources."""
     return [

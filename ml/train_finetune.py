@@ -53,7 +53,16 @@ from typing import Any
 import numpy as np
 
 from ml import synth, synth_groups, synth_people
-from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example, load_all, load_convabuse_agent, split_by_group
+from ml.datasets import (
+    BENIGN,
+    CATEGORIES,
+    DATA_DIR,
+    REAL_SOURCES,
+    Example,
+    load_all,
+    load_convabuse_agent,
+    split_by_group,
+)
 from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR, input_length
@@ -106,7 +115,6 @@ CONTEXT_RATE = 0.7
 # hate (0.72 -> 0.3) but loses repeat offenders, implicit sexism and challenge-suite accuracy.
 BORROW_RATE = 0.0
 BORROW_FROM = "any"
-REAL_SOURCES = ("davidson", "toxichat", "diasafety", "convabuse")
 DAVIDSON_PROFANITY_KEEP = 4000
 OPSET = 17
 CALIBRATION_CELLS_MIN = 20
