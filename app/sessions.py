@@ -164,6 +164,11 @@ for _, e in ipairs(P.events) do
       -- A run of borderline scores is the model's noise, not a pattern.
       if strongest < P.repeat_anchor_risk then evidence = 0 end
       unused, attacks_by_target, first_attack = targeting(target, e.author, e.ts)
+      -- Who started it is remembered beyond the horizon: in a long exchange the first attacks
+      -- leave the horizon while the victim's replies to them are still inside it.
+      local them = s.participants[target]
+      local started = them and type(them.first_attack) == 'table' and them.first_attack[e.author]
+      if started and (not first_attack or started < first_attack) then first_attack = started end
       -- Answering back: the target attacked the author, who had not been hostile to them before
       -- that and has not (yet) answered more often than they were attacked.
       answering = attacks_by_target > 0 and (not own_first or own_first > first_attack)
@@ -237,6 +242,10 @@ for _, e in ipairs(P.events) do
     if final > p.max_risk then p.max_risk = final end
     p.recent = 0.6 * p.recent + 0.4 * final
     if target then p.targets[target] = (p.targets[target] or 0) + 1 end
+    if target and hostile and e.risk >= P.attack_min_risk then
+      if type(p.first_attack) ~= 'table' then p.first_attack = {} end
+      if not p.first_attack[target] or e.ts < p.first_attack[target] then p.first_attack[target] = e.ts end
+    end
     s.participants[e.author] = p
 
     if target then

@@ -2,6 +2,7 @@
 
     make eval-sessions
     python -m bench.eval_sessions --limit 200
+    python -m bench.eval_sessions --split calibration   # where to choose knobs; report held out
 
 Real ordered conversations (the held-out ConvAbuse conversations and ToxiChat threads of the
 model's own split, so none was trained on) plus scenarios written here are replayed through the
@@ -72,7 +73,7 @@ class Outcome:
 
 # --- conversations -------------------------------------------------------------------------------
 
-def convabuse(limit: int) -> list[Conversation]:
+def convabuse(limit: int, split: str = "heldout") -> list[Conversation]:
     from ml.datasets import split_of
 
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -84,7 +85,7 @@ def convabuse(limit: int) -> list[Conversation]:
             rows[row["conv_id"]].append(row)
     out = []
     for conv_id, turns in sorted(rows.items()):
-        if split_of(f"convabuse:{conv_id}") != "heldout" or len(turns) < 2:
+        if split_of(f"convabuse:{conv_id}") != split or len(turns) < 2:
             continue
         messages: list[Message] = []
         for i, row in enumerate(sorted(turns, key=lambda r: float(r["example_id"]))):
@@ -102,14 +103,14 @@ def _convabuse_abusive(row: dict[str, str]) -> bool:
     return _convabuse_label(row) != "none"
 
 
-def toxichat(limit: int) -> list[Conversation]:
+def toxichat(limit: int, split: str = "heldout") -> list[Conversation]:
     from ml.datasets import split_of
 
     out = []
     for name in ("train.jsonl", "dev.jsonl"):
         with open(DATA / "toxichat" / name, encoding="utf-8") as handle:
             for index, line in enumerate(handle):
-                if split_of(f"toxichat:{name}:{index}") != "heldout":
+                if split_of(f"toxichat:{name}:{index}") != split:
                     continue
                 turns = json.loads(line)["reddit_thread"]
                 messages, previous = [], None
@@ -365,6 +366,9 @@ def fresh_state(env: dict[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=400, help="conversations per dataset")
+    parser.add_argument("--split", choices=("heldout", "calibration"), default="heldout",
+                        help="which conversations: the held-out split (the figures to report) or the calibration "
+                             "split (never trained on either: choose knobs there, then report held out once)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a SessionParams knob, e.g. --param w_heat=0.15")
     parser.add_argument("--dump", type=Path, metavar="DIR",
@@ -377,8 +381,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.embedded import EmbeddedPostgres, EmbeddedRedis
 
-    conversations = convabuse(args.limit) + toxichat(args.limit) + scenarios()
-    print(f"{len(conversations)} conversations, {sum(len(c.messages) for c in conversations)} messages", flush=True)
+    conversations = convabuse(args.limit, args.split) + toxichat(args.limit, args.split) + scenarios()
+    messages = sum(len(c.messages) for c in conversations)
+    print(f"{args.split} split: {len(conversations)} conversations, {messages} messages", flush=True)
     with tempfile.TemporaryDirectory(prefix="safety-eval-") as tmp:
         pg = EmbeddedPostgres(Path(tmp) / "pg").start()
         rd = EmbeddedRedis(Path(tmp) / "redis").start()

@@ -194,6 +194,15 @@ def test_whoever_attacked_first_is_not_answering_back(store):
     assert back.final_risk >= 0.9 and "answering_harasser" not in back.flags
 
 
+def test_who_started_it_is_remembered_beyond_the_horizon(store):
+    # A long exchange: the bully's first attack (t=0) leaves the 600 s horizon while the kid's
+    # weak early reply (t=200) is still inside it. The kid did not start it, and is still answering.
+    store.update([msg(1, "bully", 0.95, target="kid", at_s=0), msg(2, "kid", 0.5, target="bully", at_s=200),
+                  msg(3, "bully", 0.95, target="kid", at_s=650)], PLACE)
+    reply = store.update([msg(4, "kid", 0.9, target="bully", at_s=700)], PLACE)["web:c"].verdicts["e4"]
+    assert reply.flags == ["answering_harasser"] and reply.final_risk == pytest.approx(0.9 * 0.7)
+
+
 def test_answering_back_stops_once_the_victim_outdoes_the_attacks(store):
     store.update([msg(1, "bully", 0.9, target="kid", at_s=0)], PLACE)
     replies = [msg(2 + i, "kid", 0.9, target="bully", at_s=10 + i * 10) for i in range(3)]
