@@ -41,7 +41,7 @@ class Settings:
     QDRANT_PATH: str = "var/qdrant"
 
     # Screening.
-    SCREENING_MODEL: str = "minilm-v3"
+    SCREENING_MODEL: str = "minilm-v4"
     SCREENING_THRESHOLD: float = 0.7
     SCREENING_BATCH_SIZE: int = 64
 

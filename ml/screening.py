@@ -5,7 +5,7 @@ Only numpy, onnxruntime and tokenizers are needed here (no scikit-learn); the mo
 under ml/models/<name>/ (model.onnx + meta.json). Two kinds of model folder exist:
 
 - a fine-tuned transformer (``python -m ml.train_finetune``, meta.json ``"architecture":
-  "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v3``: one graph gives
+  "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v4``: one graph gives
   both the probabilities and the unit-length embedding of the normalised text, in one forward
   pass. ``Screening.embedding`` is that vector, so the context stage reuses it instead of
   encoding the message again;
@@ -32,7 +32,7 @@ from ml import features, rules
 from ml.normalise import normalise
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "minilm-v3"
+DEFAULT_MODEL = "minilm-v4"
 # Where embeddings come from when the screening model makes none (ngram-v1): the default model.
 EMBEDDING_MODEL = DEFAULT_MODEL
 DEFAULT_THREADS = 1

