@@ -56,6 +56,7 @@ worker_hijack_root_logger = False
 beat_schedule = {
     "sweep-stuck-events": {"task": "maintenance.sweep", "schedule": 30.0},
     "sweep-stuck-reasoning": {"task": "maintenance.sweep_reasoning", "schedule": 60.0},
+    "sweep-stuck-actions": {"task": "maintenance.sweep_actions", "schedule": 60.0},
     "lift-expired-bans": {"task": "act.expire", "schedule": 60.0},
     "snapshot-sessions": {"task": "maintenance.snapshot_sessions", "schedule": 15.0},
 }

@@ -1,4 +1,4 @@
-"""Maintenance: the sweeper that re-enqueues accepted events that never reached PostgreSQL.
+"""Maintenance: the sweepers that pick up work whose queue message was lost.
 
 ``events:raw`` is the durable record of what was accepted. If a screening message is lost (the
 broker restarted without persistence, a send failed after the XADD), the event is still in the
@@ -81,6 +81,38 @@ def sweep_reasoning(client: redis.Redis, db: DbSession, enqueue: Callable[[list[
     if refs:
         enqueue(refs)
     return len(refs)
+
+
+ACTION_MARK = "sweep:actions:{action_id}"
+
+
+def sweep_actions(client: redis.Redis, db: DbSession, enqueue: Callable[[list[str]], None], *,
+                  older_than_s: int, limit: int = 500, now: datetime | None = None) -> int:
+    """Send ``act.apply`` again for actions still ``pending`` long after they were decided.
+
+    The reasoning stage commits the action and then sends ``act.apply``; if that message is lost
+    (the broker restarted without persistence, the send failed after the commit) the decision never
+    reaches the platform and nothing says so. ``apply`` works only on a pending row under a row
+    lock, so a message that was merely slow costs one no-op. ``older_than_s`` should outlast the
+    act worker's own retries (about 10 minutes); past it, a retry still waiting on a long
+    Retry-After and the sweeper's message may both call the platform, which a timeout or ban set
+    twice absorbs. A Redis mark (TTL ``older_than_s``) keeps the same action from being sent again
+    on every beat while its message waits in a long queue.
+    """
+    if client.llen("actions") > BUSY_QUEUE_LENGTH:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=older_than_s)
+    ids = db.execute(select(Action.action_id).where(Action.status == "pending", Action.created_at < cutoff)
+                     .order_by(Action.created_at).limit(limit)).scalars().all()
+    if not ids:
+        return 0
+    pipe = client.pipeline(transaction=False)
+    for action_id in ids:
+        pipe.set(ACTION_MARK.format(action_id=action_id), 1, nx=True, ex=older_than_s)
+    fresh = [action_id for action_id, marked in zip(ids, pipe.execute(), strict=True) if marked]
+    if fresh:
+        enqueue(fresh)
+    return len(fresh)
 
 
 def snapshot_sessions(client: redis.Redis, db: DbSession, *, older_than_s: float = 10.0) -> int:

@@ -13,12 +13,14 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -107,7 +109,9 @@ class Action(Base):
     """A decided moderation action; unique per event and action type so a retry cannot apply it twice."""
 
     __tablename__ = "actions"
-    __table_args__ = (UniqueConstraint("platform", "event_id", "action_type"),)
+    __table_args__ = (UniqueConstraint("platform", "event_id", "action_type"),
+                      # The actions sweeper's question (still pending, decided long ago), without a scan.
+                      Index("ix_actions_pending_created_at", "created_at", postgresql_where=text("status = 'pending'")))
 
     action_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(128), index=True)

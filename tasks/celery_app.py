@@ -18,6 +18,12 @@ def enqueue_context(refs: list[dict]) -> None:
         app.send_task("context.fan_out", args=[refs], queue="reasoning")
 
 
+def enqueue_actions(action_ids: list[str]) -> None:
+    """``act.apply`` for decided actions, one message each (what the reasoning stage sends)."""
+    for action_id in action_ids:
+        app.send_task("act.apply", args=[action_id], queue="actions")
+
+
 def record_outcome(platform: str, event_id: str, action_taken: str | None, action_outcome: str) -> None:
     """Tell the incident store what happened to an event's action (applied, reversed, overturned, ...).
 

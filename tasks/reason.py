@@ -22,7 +22,7 @@ from app.llm import provider_for
 from app.llm.base import Provider
 from app.pipeline import reason
 from app.redis_client import get_redis
-from tasks.celery_app import app
+from tasks.celery_app import app, enqueue_actions
 from tasks.context import get_store, give_up
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def decide(self: Any, ref: dict[str, str], gathered: dict[str, Any]) -> str:
     metrics.REASONING_DURATION.observe(time.time() * 1000 - started_ms)
     metrics.EVENTS_PROCESSED.labels("reason", decision.provider).inc()
     reason.publish(get_redis(), action, settings.STREAM_MAXLEN)
-    app.send_task("act.apply", args=[action["action_id"]], queue="actions")
+    enqueue_actions([action["action_id"]])
     _note_precedent(ref, action["action_type"])
     return action["action_id"]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,29 @@ def test_a_permanent_failure_on_the_worker_is_dead_lettered(fakes, start_worker,
     assert streams.decode(failed[1])["data"]["stage"] == "act" and "50013" in failed[1]["data"]
     assert streams.decode(missing[1])["data"]["item"]["action_id"] == "no-such-action"
     assert len(fakes.discord.requests) == 1
+
+
+def test_an_action_whose_message_was_lost_is_swept_to_the_platform_once(fakes, start_worker, rds):
+    # Decided and committed, but its act.apply message never reached the broker.
+    from app import maintenance
+    from app.models import Action
+    from tasks.celery_app import enqueue_actions
+
+    insert_event("twitch")
+    lost = insert_action("twitch", "ban")
+    fresh = insert_action("twitch", "warning")  # decided a moment ago: its message may still be on its way
+    with session_scope() as db:
+        db.get(Action, lost).created_at = datetime.now(UTC) - timedelta(hours=1)
+    start_worker()
+
+    def sweep() -> int:
+        with session_scope() as db:
+            return maintenance.sweep_actions(rds, db, enqueue_actions, older_than_s=900)
+
+    assert sweep() == 1
+    row = wait_for(settled(lost), what="swept action settled")
+    assert row.status == "applied" and [r.path for r in fakes.twitch.requests] == ["/moderation/bans"]
+    assert action_row(fresh).status == "pending"
+    rds.delete(maintenance.ACTION_MARK.format(action_id=lost))
+    assert sweep() == 0  # applied now: nothing to send, and the platform was called once
+    assert [r.path for r in fakes.twitch.requests] == ["/moderation/bans"]
