@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -435,26 +435,38 @@ def record_turns(client: redis.Redis, turns: Sequence[Turn], ttl: int) -> list[l
     that reads a hostile turn before "brb" would pass the hostility on. So the turn a message answers
     is the latest earlier one between the same two people: written by the person it addresses, or
     addressed to its author. A message that addresses no one, and had nothing addressed to its author,
-    is read alone. Two round trips: all logs are written first, so a batch's messages see each other."""
-    if not turns:
-        return []
+    is read alone."""
     pipe = client.pipeline(transaction=False)
+    read = queue_turns(pipe, turns, ttl)
+    return read(pipe.execute()) if turns else []
+
+
+def queue_turns(pipe: Any, turns: Sequence[Turn], ttl: int) -> Callable[[list[Any]], list[list[str]]]:
+    """``record_turns`` in a caller's pipeline (one round trip with its other work): queue the
+    writes and reads, and get back the function that picks each message's turn from the replies.
+    Every log is written before any is read, and Redis runs a pipeline in order, so a batch's
+    messages see each other."""
+    start = len(pipe)
     for turn in turns:
         key = turns_key(turn.session_id)
         member = json.dumps([turn.event_id, turn.author_id, turn.target_id, turn.text[:TURN_CHARS]])
         pipe.zadd(key, {member: turn.timestamp_ms})
         pipe.zremrangebyrank(key, 0, -(TURNS_KEPT + 1))
         pipe.expire(key, ttl)
-    pipe.execute()
     for turn in turns:
         pipe.zrevrangebyscore(turns_key(turn.session_id), f"({turn.timestamp_ms}", "-inf")
-    answered = []
-    for turn, earlier in zip(turns, pipe.execute(), strict=True):
-        found = next((text for _, author, target, text in map(json.loads, earlier)
-                      if author != turn.author_id and ((turn.target_id and author == turn.target_id)
-                                                       or target == turn.author_id)), None)
-        answered.append([found] if found else [])
-    return answered
+
+    def read(replies: list[Any]) -> list[list[str]]:
+        answered = []
+        earlier_lists = replies[start + 3 * len(turns):start + 4 * len(turns)]
+        for turn, earlier in zip(turns, earlier_lists, strict=True):
+            found = next((text for _, author, target, text in map(json.loads, earlier)
+                          if author != turn.author_id and ((turn.target_id and author == turn.target_id)
+                                                           or target == turn.author_id)), None)
+            answered.append([found] if found else [])
+        return answered
+
+    return read
 
 
 # Drop a dirty mark only if nobody marked the session again since it was read.

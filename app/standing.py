@@ -9,7 +9,7 @@ platform (a web chat's "42" is not Discord's "42").
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
@@ -36,25 +36,40 @@ def standing_of(message_count: int, flagged_count: int, violation_count: int) ->
 
 def priors(client: redis.Redis, db: DbSession, authors: Iterable[Key]) -> dict[Key, float]:
     """The prior of each author: Redis first, PostgreSQL for the misses (then cached)."""
+    pipe = client.pipeline(transaction=False)
+    read = queue_priors(pipe, authors)
+    return read(pipe.execute(), client, db)
+
+
+def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redis.Redis, DbSession], dict[Key, float]]:
+    """``priors`` in a caller's pipeline (one round trip with its other reads): queue the cached
+    standings, and get back the function that reads them from the pipeline's replies, asks
+    PostgreSQL for the misses and caches what it found."""
     keys = sorted(set(authors))
-    if not keys:
-        return {}
-    cached = client.mget([reputation_key(p, u) for p, u in keys])
-    out: dict[Key, float] = {}
-    missing: list[Key] = []
-    for key, raw in zip(keys, cached, strict=True):
-        if raw:
-            out[key] = json.loads(raw)["prior"]
-        else:
-            missing.append(key)
-    if missing:
-        rows = db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
-                                 User.violation_count).where(tuple_(User.platform, User.user_id).in_(missing)))
-        found = {(r[0], r[1]): standing_of(r[2], r[3], r[4]) for r in rows}
-        for key in missing:
-            out[key] = found[key]["prior"] if key in found else 0.0
-        cache(client, found.items())
-    return out
+    start = len(pipe)
+    if keys:
+        pipe.mget([reputation_key(p, u) for p, u in keys])
+
+    def read(replies: list[Any], client: redis.Redis, db: DbSession) -> dict[Key, float]:
+        if not keys:
+            return {}
+        out: dict[Key, float] = {}
+        missing: list[Key] = []
+        for key, raw in zip(keys, replies[start], strict=True):
+            if raw:
+                out[key] = json.loads(raw)["prior"]
+            else:
+                missing.append(key)
+        if missing:
+            rows = db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
+                                     User.violation_count).where(tuple_(User.platform, User.user_id).in_(missing)))
+            found = {(r[0], r[1]): standing_of(r[2], r[3], r[4]) for r in rows}
+            for key in missing:
+                out[key] = found[key]["prior"] if key in found else 0.0
+            cache(client, found.items())
+        return out
+
+    return read
 
 
 def cache(client: redis.Redis, standings: Iterable[tuple[Key, dict[str, Any]]]) -> None:

@@ -30,7 +30,7 @@ from app import metrics, standing, streams
 from app.config import Settings
 from app.models import Event
 from app.pipeline import screen_store
-from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, record_turns
+from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, queue_turns
 
 # Categories that never count as hostile for the conversation signals: profanity and spam alone never
 # heat a session, which is what keeps friendly banter from escalating. Anything else counts once its
@@ -161,10 +161,16 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     if not todo:
         return BatchResult([], {}, [])
     events = [i["event"] for i in todo]
-    contexts = record_turns(client, [Turn(e["session_id"], e["event_id"], event_time_ms(e), e["author_id"],
-                                          target_of(e), e["content"]) for e in events], settings.SESSION_TTL_S)
+    # One Redis round trip before the model: log the turns (and find the one each message answers)
+    # and read the authors' cached standing.
+    pipe = client.pipeline(transaction=False)
+    read_turns = queue_turns(pipe, [Turn(e["session_id"], e["event_id"], event_time_ms(e), e["author_id"],
+                                         target_of(e), e["content"]) for e in events], settings.SESSION_TTL_S)
+    read_priors = standing.queue_priors(pipe, [(e["platform"], e["author_id"]) for e in events])
+    replies = pipe.execute()
+    contexts = read_turns(replies)
     predictions, raw = score(screener, events, contexts)
-    priors = standing.priors(client, db, [(e["platform"], e["author_id"]) for e in events])
+    priors = read_priors(replies, client, db)
     params = params or SessionParams(ttl=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
                                      threshold=settings.SCREENING_THRESHOLD)
     results = apply_sessions(SessionStore(client, params), events, predictions, priors)

@@ -286,6 +286,29 @@ def test_the_turn_a_message_answers_is_the_latest_between_the_same_two_people(rd
     assert record_turns(rds, [], ttl=60) == []
 
 
+def test_turns_and_standing_share_one_round_trip_with_other_work(rds, settings):
+    import json
+
+    from app import standing
+    from app.db import session_scope
+    from app.sessions import Turn, queue_turns
+
+    standing.cache(rds, [(("web", "troll"), standing.standing_of(10, 3, 0))])
+    rds.set("unrelated", "x")
+    pipe = rds.pipeline(transaction=False)
+    pipe.get("unrelated")  # the caller's own command first: each reader finds its replies by position
+    read_turns = queue_turns(pipe, [Turn("web:c", "e1", T0, "troll", "ann", "you are pathetic"),
+                                    Turn("web:c", "e2", T0 + 1000, "ann", "troll", "stop it")], ttl=60)
+    read_priors = standing.queue_priors(pipe, [("web", "troll"), ("web", "ann"), ("web", "troll")])
+    pipe.get("unrelated")
+    replies = pipe.execute()
+    assert replies[0] == replies[-1] == "x"
+    assert read_turns(replies) == [[], ["you are pathetic"]]
+    with session_scope() as db:
+        assert read_priors(replies, rds, db) == {("web", "troll"): 0.5, ("web", "ann"): 0.0}
+    assert json.loads(rds.get(standing.reputation_key("web", "troll")))["flagged"] == 3
+
+
 def test_an_update_survives_redis_losing_its_script_cache(store, rds):
     store.update([msg(1, "a", 0.1, hostile=False)], PLACE)
     rds.script_flush()  # what a Redis restart does to the cache; the first EVALSHA then fails with NOSCRIPT
