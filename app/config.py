@@ -100,6 +100,9 @@ class Settings:
     TWITCH_CLIENT_ID: str = ""
     TWITCH_MODERATOR_TOKEN: str = ""
     TWITCH_MODERATOR_ID: str = ""
+    TWITCH_REFRESH_TOKEN: str = ""  # with TWITCH_CLIENT_SECRET: a 401 refreshes the moderator token
+    TWITCH_CLIENT_SECRET: str = ""
+    TWITCH_AUTH_BASE: str = "https://id.twitch.tv/oauth2"
     DISCORD_API_BASE: str = "https://discord.com/api/v10"
     DISCORD_BOT_TOKEN: str = ""
     SLACK_API_BASE: str = "https://slack.com/api"

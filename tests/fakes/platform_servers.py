@@ -367,6 +367,37 @@ class FakeTwitch(FakeServer):
 # ----------------------------------------------------------------------------------------- Slack
 
 
+class FakeTwitchId(FakeServer):
+    """id.twitch.tv's token endpoint: refreshes a user token the way Twitch does (form-encoded
+    request, client secret checked, a new access token and possibly a new refresh token). A refresh
+    makes the new access token the only one Helix accepts (the old one has expired)."""
+
+    prefix = "/oauth2"
+    client_secret = "twitch-client-secret-for-tests"
+
+    def __init__(self, helix: FakeTwitch) -> None:
+        super().__init__()
+        self.helix = helix
+        self.refresh_token = "twitch-refresh-token-0"
+        self.issued = 0
+
+    def respond(self, seen: Seen) -> Reply:
+        if (seen.method, seen.path) != ("POST", "/token"):
+            return Reply(404, {"status": 404, "message": "Not Found"})
+        if seen.headers.get("content-type") != "application/x-www-form-urlencoded":
+            return Reply(400, {"status": 400, "message": "missing client id"})
+        form = dict(urllib.parse.parse_qsl(seen.body.decode()))
+        if form.get("client_id") != FakeTwitch.client_id or form.get("client_secret") != self.client_secret:
+            return Reply(403, {"status": 403, "message": "invalid client secret"})
+        if form.get("grant_type") != "refresh_token" or form.get("refresh_token") != self.refresh_token:
+            return Reply(400, {"status": 400, "message": "Invalid refresh token"})
+        self.issued += 1
+        self.helix.token = f"twitch-access-token-{self.issued}"
+        self.refresh_token = f"twitch-refresh-token-{self.issued}"  # rotated, as Twitch may
+        return Reply(200, {"access_token": self.helix.token, "refresh_token": self.refresh_token,
+                           "expires_in": 14400, "scope": ["moderator:manage:banned_users"], "token_type": "bearer"})
+
+
 class FakeSlack(FakeServer):
     prefix = "/api"
     bot_token = "xoxb-bot-token-for-tests"
@@ -449,15 +480,16 @@ class FakePlatforms:
 
     def __init__(self) -> None:
         self.discord, self.twitch = FakeDiscord(), FakeTwitch()
+        self.twitch_id = FakeTwitchId(self.twitch)
         self.slack, self.web = FakeSlack(), FakeWebChat()
 
     def __enter__(self) -> FakePlatforms:
-        for server in (self.discord, self.twitch, self.slack, self.web):
+        for server in (self.discord, self.twitch, self.twitch_id, self.slack, self.web):
             server.start()
         return self
 
     def __exit__(self, *_: Any) -> None:
-        for server in (self.discord, self.twitch, self.slack, self.web):
+        for server in (self.discord, self.twitch, self.twitch_id, self.slack, self.web):
             server.stop()
 
     def settings(self) -> dict[str, str]:
@@ -470,8 +502,14 @@ class FakePlatforms:
             "WEB_CALLBACK_URL": self.web.base_url, "WEB_WEBHOOK_SECRET": WEB_SECRET,
         }
 
+    def twitch_refresh_settings(self) -> dict[str, str]:
+        """What lets the Twitch client refresh its moderator token at the fake id.twitch.tv."""
+        return {"TWITCH_AUTH_BASE": self.twitch_id.base_url, "TWITCH_CLIENT_SECRET": FakeTwitchId.client_secret,
+                "TWITCH_REFRESH_TOKEN": "twitch-refresh-token-0"}
+
     def all_requests(self) -> list[Seen]:
-        return [*self.discord.requests, *self.twitch.requests, *self.slack.requests, *self.web.requests]
+        return [*self.discord.requests, *self.twitch.requests, *self.twitch_id.requests, *self.slack.requests,
+                *self.web.requests]
 
 
 class RecordingSleep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -10,7 +11,7 @@ import pytest
 from app.config import Settings
 from app.platforms.outbound import PermanentError
 from app.platforms.outbound.twitch import TwitchClient
-from tests.fakes.platform_servers import FakePlatforms, Reply, make_transport, twitch_429, twitch_error
+from tests.fakes.platform_servers import FakePlatforms, FakeTwitch, Reply, make_transport, twitch_429, twitch_error
 from tests.fakes.rows import EVENTS, request_for
 
 BROADCASTER = EVENTS["twitch"]["metadata"]["broadcaster_id"]
@@ -135,3 +136,64 @@ def test_a_missing_message_on_a_repeated_delete_is_done(fakes, twitch):
 def test_lifting_a_timeout_that_already_ran_out_is_done(fakes, twitch):
     outcome = twitch.reverse(request_for("twitch", "timeout"))
     assert outcome.status == 400 and "already in effect" in outcome.note
+
+
+def refreshing(fakes, transport) -> TwitchClient:  # type: ignore[no-untyped-def]
+    return TwitchClient(Settings.from_mapping(fakes.settings() | fakes.twitch_refresh_settings()), transport)
+
+
+def test_a_rejected_token_is_refreshed_once_and_every_worker_uses_the_new_one(fakes, transport, rds):
+    fakes.twitch.token = "issued-elsewhere"  # the configured token has expired
+    outcome = refreshing(fakes, transport).apply(request_for("twitch", "ban"))
+    assert outcome.status == 200 and fakes.twitch.bans[(BROADCASTER, USER)] is None
+    assert [(r.method, r.path) for r in fakes.twitch.requests] == [("POST", "/moderation/bans")] * 2
+    assert [r.headers["authorization"] for r in fakes.twitch.requests] == [
+        f"Bearer {FakeTwitch.token}", "Bearer twitch-access-token-1"]
+    assert fakes.twitch_id.issued == 1 and fakes.twitch_id.requests[0].path == "/token"
+
+    other_worker = refreshing(fakes, make_transport(rds))
+    other_worker.apply(request_for("twitch", "warning"))
+    assert fakes.twitch.requests[-1].headers["authorization"] == "Bearer twitch-access-token-1"
+    assert fakes.twitch_id.issued == 1 and len(fakes.twitch.requests) == 3  # no 401, no second refresh
+
+    fakes.twitch.token = "expired-again"  # hours later: the rotated refresh token is the one that works now
+    other_worker.apply(request_for("twitch", "delete_message", message_id=MESSAGE))
+    assert fakes.twitch_id.issued == 2 and fakes.twitch.requests[-1].headers["authorization"] == (
+        "Bearer twitch-access-token-2")
+
+
+def test_workers_hit_by_the_same_401_refresh_once(fakes, rds):
+    fakes.twitch.token = "issued-elsewhere"
+    clients = [refreshing(fakes, make_transport(rds)) for _ in range(4)]
+    errors: list[BaseException] = []
+
+    def ban(client: TwitchClient, user: str) -> None:
+        try:
+            client.apply(request_for("twitch", "ban", user_id=user))
+        except BaseException as exc:  # reported below, on the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ban, args=(client, f"10{i}")) for i, client in enumerate(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and fakes.twitch_id.issued == 1
+    assert {(BROADCASTER, f"10{i}") for i in range(4)} <= set(fakes.twitch.bans)
+
+
+def test_without_a_refresh_token_a_401_says_how_to_fix_it(fakes, transport):
+    stale = TwitchClient(Settings.from_mapping(fakes.settings() | {"TWITCH_MODERATOR_TOKEN": "expired"}), transport)
+    with pytest.raises(PermanentError) as rejected:
+        stale.apply(request_for("twitch", "ban"))
+    assert rejected.value.status == 401 and rejected.value.code == "token_rejected"
+    assert "TWITCH_REFRESH_TOKEN" in rejected.value.reason and fakes.twitch_id.requests == []
+
+
+def test_a_refused_refresh_fails_for_good_and_says_to_reauthorise(fakes, transport):
+    fakes.twitch.token = "issued-elsewhere"
+    fakes.twitch_id.refresh_token = "the-moderator-revoked-our-access"
+    with pytest.raises(PermanentError) as refused:
+        refreshing(fakes, transport).apply(request_for("twitch", "ban"))
+    assert refused.value.status == 400 and refused.value.code == "token_refresh_refused"
+    assert "re-authorise" in refused.value.reason and len(fakes.twitch.requests) == 1
