@@ -74,10 +74,9 @@ def sweep_reasoning(client: redis.Redis, db: DbSession, enqueue: Callable[[list[
                       .order_by(Event.screened_at).limit(limit)).all()
     if not rows:
         return 0
-    pipe = client.pipeline(transaction=False)
-    for platform, event_id in rows:
-        pipe.set(REASONING_MARK.format(platform=platform, event_id=event_id), 1, nx=True, ex=older_than_s)
-    refs = [{"platform": p, "event_id": e} for (p, e), fresh in zip(rows, pipe.execute(), strict=True) if fresh]
+    marks = [REASONING_MARK.format(platform=platform, event_id=event_id) for platform, event_id in rows]
+    refs = [{"platform": p, "event_id": e} for (p, e), fresh in zip(rows, _mark(client, marks, older_than_s),
+                                                                     strict=True) if fresh]
     if refs:
         enqueue(refs)
     return len(refs)
@@ -106,13 +105,20 @@ def sweep_actions(client: redis.Redis, db: DbSession, enqueue: Callable[[list[st
                      .order_by(Action.created_at).limit(limit)).scalars().all()
     if not ids:
         return 0
-    pipe = client.pipeline(transaction=False)
-    for action_id in ids:
-        pipe.set(ACTION_MARK.format(action_id=action_id), 1, nx=True, ex=older_than_s)
-    fresh = [action_id for action_id, marked in zip(ids, pipe.execute(), strict=True) if marked]
+    marks = [ACTION_MARK.format(action_id=action_id) for action_id in ids]
+    fresh = [action_id for action_id, marked in zip(ids, _mark(client, marks, older_than_s), strict=True) if marked]
     if fresh:
         enqueue(fresh)
     return len(fresh)
+
+
+def _mark(client: redis.Redis, keys: list[str], ttl_s: int) -> list[bool]:
+    """Set each mark unless it is there (one round trip); True where this call set it, i.e. where
+    the work was not already queued within the last ``ttl_s`` seconds."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.set(key, 1, nx=True, ex=ttl_s)
+    return [bool(marked) for marked in pipe.execute()]
 
 
 def snapshot_sessions(client: redis.Redis, db: DbSession, *, older_than_s: float = 10.0) -> int:

@@ -428,24 +428,17 @@ def turns_key(session_id: str) -> str:
     return f"session:{session_id}:turns"
 
 
-def record_turns(client: redis.Redis, turns: Sequence[Turn], ttl: int) -> list[list[str]]:
-    """Log each message and return, for each, the turn it answers (a list of one text, or empty).
+def queue_turns(pipe: Any, turns: Sequence[Turn], ttl: int) -> Callable[[list[Any]], list[list[str]]]:
+    """Log each message and find, for each, the turn it answers (a list of one text, or empty), in a
+    caller's pipeline (one round trip with its other work): queue the writes and reads, and get back
+    the function that picks each message's turn from the replies.
 
     In a channel the message just before is usually someone else's unrelated small talk, and a model
     that reads a hostile turn before "brb" would pass the hostility on. So the turn a message answers
     is the latest earlier one between the same two people: written by the person it addresses, or
     addressed to its author. A message that addresses no one, and had nothing addressed to its author,
-    is read alone."""
-    pipe = client.pipeline(transaction=False)
-    read = queue_turns(pipe, turns, ttl)
-    return read(pipe.execute()) if turns else []
-
-
-def queue_turns(pipe: Any, turns: Sequence[Turn], ttl: int) -> Callable[[list[Any]], list[list[str]]]:
-    """``record_turns`` in a caller's pipeline (one round trip with its other work): queue the
-    writes and reads, and get back the function that picks each message's turn from the replies.
-    Every log is written before any is read, and Redis runs a pipeline in order, so a batch's
-    messages see each other."""
+    is read alone. Every log is written before any is read, and Redis runs a pipeline in order, so a
+    batch's messages see each other."""
     start = len(pipe)
     for turn in turns:
         key = turns_key(turn.session_id)

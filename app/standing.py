@@ -34,17 +34,11 @@ def standing_of(message_count: int, flagged_count: int, violation_count: int) ->
             "prior": round(prior, 4), "reputation": round(1 - prior, 4)}
 
 
-def priors(client: redis.Redis, db: DbSession, authors: Iterable[Key]) -> dict[Key, float]:
-    """The prior of each author: Redis first, PostgreSQL for the misses (then cached)."""
-    pipe = client.pipeline(transaction=False)
-    read = queue_priors(pipe, authors)
-    return read(pipe.execute(), client, db)
-
-
 def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redis.Redis, DbSession], dict[Key, float]]:
-    """``priors`` in a caller's pipeline (one round trip with its other reads): queue the cached
-    standings, and get back the function that reads them from the pipeline's replies, asks
-    PostgreSQL for the misses and caches what it found."""
+    """Each author's prior, Redis first, PostgreSQL for the misses (then cached), read in a caller's
+    pipeline (one round trip with its other work): queue the cached standings, and get back the
+    function that reads them from the pipeline's replies, asks PostgreSQL for the misses and caches
+    what it found."""
     keys = sorted(set(authors))
     start = len(pipe)
     if keys:

@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
               f"FPR@0.7 {result['calibration_fpr']:.4f} recall@0.7 {result['calibration_recall']:.4f}"
               + ("  <- chosen" if label == best else ""), flush=True)
     folder = MODELS_DIR / f"sweep-{best}"
-    for name in ("meta.json",):
-        (args.out / name).write_bytes((folder / name).read_bytes())
+    (args.out / "meta.json").write_bytes((folder / "meta.json").read_bytes())
     write_parts(folder / "model.onnx", args.out)
     print(f"[sweep] chose {best}; its files are in {args.out}", flush=True)
     return 0

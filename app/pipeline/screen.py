@@ -4,7 +4,7 @@ Order matters for idempotency (acks_late redelivers a batch whose worker died):
 1. drop events that PostgreSQL already holds as screened (a redelivery screens nothing twice);
 2. score the rest in one batched model call, each message with the turn it answers in its
    conversation (``session:{id}:turns``: the latest between the same two people, see
-   app.sessions.record_turns);
+   app.sessions.queue_turns);
 3. update their sessions atomically in Redis: the conversation raises the risk of a hostile
    message in a heating session, from a repeat targeter or in a pile-on (app/sessions.py);
 4. write events, authors, session snapshots and alerts in one transaction;

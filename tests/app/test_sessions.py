@@ -264,7 +264,12 @@ def test_quiet_updates_skip_the_snapshot_and_the_sweeper_writes_it(rds, settings
 
 
 def test_the_turn_a_message_answers_is_the_latest_between_the_same_two_people(rds):
-    from app.sessions import TURNS_KEPT, Turn, record_turns, turns_key
+    from app.sessions import TURNS_KEPT, Turn, queue_turns, turns_key
+
+    def record_turns(client, turns, ttl):  # type: ignore[no-untyped-def]
+        pipe = client.pipeline(transaction=False)
+        read = queue_turns(pipe, turns, ttl)
+        return read(pipe.execute())
 
     def turn(n: int, author: str, target: str | None, at_s: int, text: str, session: str = "web:c") -> Turn:
         return Turn(session, f"e{n}", T0 + at_s * 1000, author, target, text)

@@ -115,7 +115,7 @@ def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str,
 # - small talk read after a blatant insult takes the insult's score (0.94-0.97): ToxiChat labels a
 #   reply offensive when it agrees with an offensive turn, and a short reply reads as agreeing. At
 #   run time a message is read with the turn between the same two people only (see
-#   app.sessions.record_turns), so "brb" to the room is read alone, and the session model damps a
+#   app.sessions.queue_turns), so "brb" to the room is read alone, and the session model damps a
 #   victim answering their harasser; a bystander's "gg all" sent to the harasser is still raised.
 # (minilm-v2, which read messages alone, passed the small talk and missed "proud fag, prouder gamer".)
 KNOWN_HARD_CASE_MISSES = {"she only got mod because of diversity quotas", "not bad for a girl, i guess", "gg all",

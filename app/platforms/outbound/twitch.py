@@ -119,10 +119,15 @@ class TwitchClient:
 
     def current_token(self) -> str:
         """The newest access token: one a worker refreshed (Redis) before the configured one."""
-        if not self.refresh_token:
-            return self.token
-        raw = self.transport.limiter.client.get(self.token_key)
-        return str(jsonlib.loads(raw)["access_token"]) if raw else self.token
+        return self._pair()[0]
+
+    def _pair(self) -> tuple[str, str]:
+        """The newest (access, refresh) pair: the one stored by the last refresh, else the configured one."""
+        raw = self.transport.limiter.client.get(self.token_key) if self.refresh_token else None
+        if not raw:
+            return self.token, self.refresh_token
+        pair = jsonlib.loads(raw)
+        return str(pair["access_token"]), str(pair["refresh_token"])
 
     def refreshed(self, rejected: str, described: str) -> str:
         """A new access token after Twitch rejected ``rejected`` (HTTP 401), or a PermanentError that
@@ -136,22 +141,20 @@ class TwitchClient:
         lock = f"{self.token_key}:lock"
         deadline = self.transport.clock() + REFRESH_LOCK_S
         while not store.set(lock, "1", nx=True, px=int(REFRESH_LOCK_S * 1000)):
-            if self.current_token() != rejected:
-                return self.current_token()  # another worker refreshed it meanwhile
+            access, _ = self._pair()
+            if access != rejected:
+                return access  # another worker refreshed it meanwhile
             if self.transport.clock() >= deadline:
                 raise TransientError("another worker is refreshing the Twitch token", retry_after=1.0,
                                      code="token_refresh_busy", request=described)
             self.transport.sleep(0.1)
         try:
-            if self.current_token() != rejected:
-                return self.current_token()
-            return self._refresh(store)
+            access, refresh_token = self._pair()
+            return access if access != rejected else self._refresh(store, refresh_token)
         finally:
             store.delete(lock)
 
-    def _refresh(self, store: Any) -> str:
-        raw = store.get(self.token_key)
-        refresh_token = jsonlib.loads(raw)["refresh_token"] if raw else self.refresh_token
+    def _refresh(self, store: Any, refresh_token: str) -> str:
         form = urllib.parse.urlencode({"grant_type": "refresh_token", "refresh_token": refresh_token,
                                        "client_id": self.client_id, "client_secret": self.client_secret})
         described = "POST /oauth2/token"
