@@ -10,7 +10,7 @@ help:
 	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
 	@echo "make bench  screening model speed, then latency/throughput against a stack it starts itself"
 	@echo "make bench-model  screening model speed alone (single message, batched, cold start)"
-	@echo "make train  retrain the screening model (minilm-v4, fine-tuned MiniLM) from ml/data (not in CI, ~30 min)"
+	@echo "make train  retrain the screening model (minilm-v4, fine-tuned MiniLM) from ml/data (not in CI; prints an ETA)"
 	@echo "make train-ngram  retrain the n-gram fallback model (ngram-v1)"
 	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
 	@echo "make eval-sessions  replay conversations with and without the session signals"

@@ -1,7 +1,7 @@
 """Train minilm-v4: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories, reading
 each message with the turn before it.
 
-    make train                     # python -m ml.train_finetune  (about 30 minutes on 2 cores)
+    make train                     # python -m ml.train_finetune  (twice minilm-v3's draws; v3 took 13 min on 2 cores)
     python -m ml.train_finetune --epochs 1 --samples 20000
     python -m ml.sweep --out DIR "a:--samples 48000" "b:--seed 7"   # candidates side by side on a GPU
 
