@@ -68,12 +68,15 @@ from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR, input_length
 
-MODEL_NAME = "minilm-v4"
+MODEL_NAME = "minilm-v5"
 SEED = 20261125
 # convabuse_agent: ConvAbuse's chatbot turns, training only. The chatbot never abuses, and its canned
 # lines ("You are being a bit negative.") are what a moderation bot in a channel says too.
-SHARE = {"davidson": 0.12, "toxichat": 0.14, "diasafety": 0.12, "convabuse": 0.14, "synthetic": 0.48,
-         "convabuse_agent": 0.03}
+# minilm-v5: the templates' share cut from 0.48 (v4) to 0.30. Measured on public data the project
+# never trains on, v4 was confidently wrong on ordinary game chat ("go finish it im afk" self_harm
+# 0.96): half of its draws were templates, and it learnt their wording instead of what abuse is.
+SHARE = {"davidson": 0.14, "toxichat": 0.18, "diasafety": 0.14, "convabuse": 0.19, "synthetic": 0.30,
+         "convabuse_agent": 0.05}
 TRAIN_TOKENS = 64
 # The runtime reads as many tokens as training did: measured on the held-out split, 64 instead of
 # 128 changes no metric by more than 0.004 and halves the time of the longest messages (p99).
@@ -83,6 +86,8 @@ LEARNING_RATE = 6e-5
 HEAD_LEARNING_RATE = 2e-3
 WARMUP = 0.06
 NOISE_RATE = 0.2
+# v4 used 0.05; more smoothing keeps the model off 0.0 and 1.0 for wording it has barely seen.
+LABEL_SMOOTHING = 0.1
 # Benign messages that name a person get an identity word in front of them ("my muslim friends")
 # at this rate. Off: tried at 0.15 for a candidate minilm-v3 (same data, same seed), it changed the
 # held-out real sources by less than a point (recall 0.475 vs 0.469, false positives 0.082 vs
@@ -125,7 +130,7 @@ MAX_AUC_DROP = 0.004  # int8 is kept when it loses less than this much ROC AUC o
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default=MODEL_NAME)
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--samples", type=int, default=48000, help="messages drawn per epoch (minilm-v3: 24000)")
     parser.add_argument("--layers", type=int, default=6, help="encoder layers kept (of 6)")
     parser.add_argument("--threads", type=int, default=max(1, os.cpu_count() or 1))
@@ -380,7 +385,7 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
         for members, ids, mask in batches:
             logits, _ = model(ids.to(device), mask.to(device))
             target = labels[[drawn[i] for i in members]].to(device)
-            loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=0.05)
+            loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=LABEL_SMOOTHING)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
@@ -492,19 +497,43 @@ def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.n
     chosen = fp32
     if quantise:
         int8 = work / "int8.onnx"
-        quantize_dynamic(str(fp32), str(int8), per_channel=True, weight_type=QuantType.QInt8,
+        # reduce_range: 7-bit weights. x86 CPUs without VNNI multiply u8 activations by s8 weights
+        # with vpmaddubsw, whose int16 pair sums saturate for full-range weights (255 * 127 * 2 >
+        # 32767), so the same message scored differently on an AVX2-only EPYC than on a VNNI Xeon.
+        # With |w| <= 64 the pair sums fit (255 * 64 * 2 = 32640) and every CPU computes the same
+        # integers. tests/ml/test_quantisation.py checks both the weight range and the float gap.
+        quantize_dynamic(str(fp32), str(int8), per_channel=True, reduce_range=True, weight_type=QuantType.QInt8,
                          op_types_to_quantize=["MatMul", "Gather"])
         auc["int8"] = float(roc_auc_score(truth, attention(_onnx_predict(int8, texts))))
         if auc["fp32"] - auc["int8"] < MAX_AUC_DROP:
             chosen = int8
+    write_float_reference(fp32, out_dir, texts)
+    keep = Path(os.environ.get("MINILM_FP32_DIR", "var/models")) / out_dir.name
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fp32, keep / "fp32.onnx")  # 90 MB, never committed: the float graph, for checks
     rounded = {k: round(v, 4) for k, v in auc.items()}
     _progress(f"calibration-split ROC AUC {json.dumps(rounded)}; shipping {chosen.stem}")
     shutil.copyfile(chosen, out_dir / "model.onnx")
     shutil.copyfile(_source_dir() / "tokenizer.json", out_dir / "tokenizer.json")
     shutil.rmtree(work, ignore_errors=True)
     return {"weights": "int8" if chosen.stem == "int8" else "fp32", "roc_auc_calibration": auc,
-            "method": ("onnxruntime quantize_dynamic, per-channel int8, MatMul + Gather"
+            "method": ("onnxruntime quantize_dynamic, per-channel int8 with reduced range (7-bit weights), MatMul + Gather"
                        if chosen.stem == "int8" else None)}
+
+
+FLOAT_REFERENCE_SIZE = 400
+
+
+def write_float_reference(fp32: Path, out_dir: Path, texts: Sequence[str | tuple[str, str]]) -> None:
+    """float_reference.json: what the float graph says of a few hundred calibration messages, so a
+    test on any machine can hold the shipped integer graph to it without the 90 MB float file."""
+    picked = [texts[i] for i in range(0, len(texts), max(1, len(texts) // FLOAT_REFERENCE_SIZE))][:FLOAT_REFERENCE_SIZE]
+    probabilities = _onnx_predict(fp32, picked)
+    rows = [{"text": item if isinstance(item, str) else item[0],
+             "before": None if isinstance(item, str) else item[1],
+             "probabilities": [round(float(p), 6) for p in row]}
+            for item, row in zip(picked, probabilities, strict=True)]
+    (out_dir / "float_reference.json").write_text(json.dumps(rows, indent=0) + "\n")
 
 
 def _onnx_predict(path: Path, texts: Sequence[str | tuple[str, str]]) -> np.ndarray:
