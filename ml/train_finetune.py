@@ -525,7 +525,7 @@ FLOAT_REFERENCE_SIZE = 400
 
 
 def write_float_reference(fp32: Path, out_dir: Path, texts: Sequence[str | tuple[str, str]]) -> None:
-    """float_reference.json: what the float graph says of a few hundred calibration messages, so a
+    """float_reference.jsonl: what the float graph says of a few hundred calibration messages, so a
     test on any machine can hold the shipped integer graph to it without the 90 MB float file."""
     picked = [texts[i] for i in range(0, len(texts), max(1, len(texts) // FLOAT_REFERENCE_SIZE))][:FLOAT_REFERENCE_SIZE]
     probabilities = _onnx_predict(fp32, picked)
@@ -533,7 +533,7 @@ def write_float_reference(fp32: Path, out_dir: Path, texts: Sequence[str | tuple
              "before": None if isinstance(item, str) else item[1],
              "probabilities": [round(float(p), 6) for p in row]}
             for item, row in zip(picked, probabilities, strict=True)]
-    (out_dir / "float_reference.json").write_text(json.dumps(rows, indent=0) + "\n")
+    (out_dir / "float_reference.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
 def _onnx_predict(path: Path, texts: Sequence[str | tuple[str, str]]) -> np.ndarray:
