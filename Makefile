@@ -47,13 +47,13 @@ bench-model: $(VENV)/.dev
 	$(BIN)/python -m bench.model_speed
 
 train: $(VENV)/.train
-	$(BIN)/python -m ml.train_finetune
+	$(BIN)/python -m ml.training.train_finetune
 
 train-ngram: $(VENV)/.train
-	$(BIN)/python -m ml.train_ngram
+	$(BIN)/python -m ml.training.train_ngram
 
 eval: $(VENV)/.train
-	$(BIN)/python -m ml.evaluate
+	$(BIN)/python -m ml.training.evaluate
 
 eval-sessions: $(VENV)/.dev
 	$(BIN)/python -m bench.eval_sessions

@@ -74,7 +74,7 @@ class Outcome:
 # --- conversations -------------------------------------------------------------------------------
 
 def convabuse(limit: int, split: str = "heldout") -> list[Conversation]:
-    from ml.datasets import split_of
+    from ml.training.datasets import split_of
 
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
     with open(DATA / "convabuse" / "ConvAbuseEMNLPvalid.csv", newline="", encoding="utf-8") as handle:
@@ -98,13 +98,13 @@ def convabuse(limit: int, split: str = "heldout") -> list[Conversation]:
 
 
 def _convabuse_abusive(row: dict[str, str]) -> bool:
-    from ml.datasets import _convabuse_label  # the model's own reading of the annotator votes
+    from ml.training.datasets import _convabuse_label  # the model's own reading of the annotator votes
 
     return _convabuse_label(row) != "none"
 
 
 def toxichat(limit: int, split: str = "heldout") -> list[Conversation]:
-    from ml.datasets import split_of
+    from ml.training.datasets import split_of
 
     out = []
     for name in ("train.jsonl", "dev.jsonl"):

@@ -40,7 +40,7 @@ MESSAGES = ["you are a worthless idiot, nobody wants you here", "shut up and lea
 
 def labelled(per_category: int, seed: int = 7) -> tuple[list[Any], list[Any]]:
     """(history, queries): per category, 3/4 of the sample from train groups, 1/4 from held-out groups."""
-    from ml.datasets import load_all, split_of
+    from ml.training.datasets import load_all, split_of
 
     rng = random.Random(seed)
     rows = [r for r in load_all() if r.label in CATEGORIES and 12 <= len(r.text) <= 300]

@@ -4,12 +4,12 @@ The screening worker calls ``get_screener().screen(texts, contexts)`` on batches
 Only numpy, onnxruntime and tokenizers are needed here (no scikit-learn); the model files live
 under ml/models/<name>/ (model.onnx + meta.json). Two kinds of model folder exist:
 
-- a fine-tuned transformer (``python -m ml.train_finetune``, meta.json ``"architecture":
+- a fine-tuned transformer (``python -m ml.training.train_finetune``, meta.json ``"architecture":
   "transformer"``, tokenizer.json beside model.onnx), the default ``minilm-v4``: one graph gives
   both the probabilities and the unit-length embedding of the normalised text, in one forward
   pass. ``Screening.embedding`` is that vector, so the context stage reuses it instead of
   encoding the message again;
-- an n-gram model (``python -m ml.train_ngram``, ``ngram-v1``): hashed n-grams -> probabilities,
+- an n-gram model (``python -m ml.training.train_ngram``, ``ngram-v1``): hashed n-grams -> probabilities,
   ten times faster and without embeddings, for a deployment that needs raw throughput.
 """
 

@@ -1,7 +1,7 @@
-"""The challenge suite (ml.hard_cases.CHALLENGE_CASES) is well formed, and ml.evaluate tabulates it.
+"""The challenge suite (ml.training.hard_cases.CHALLENGE_CASES) is well formed, and ml.training.evaluate tabulates it.
 
 Nothing here asserts how well a model does on the suite: it estimates generalisation and is reported
-by ``python -m ml.evaluate --only-challenge``, never a gate.
+by ``python -m ml.training.evaluate --only-challenge``, never a gate.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from collections import Counter
 
 import numpy as np
 
-from ml.datasets import BENIGN, CATEGORIES
-from ml.evaluate import format_challenge
-from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
+from ml.training.datasets import BENIGN, CATEGORIES
+from ml.training.evaluate import format_challenge
+from ml.training.hard_cases import CHALLENGE_CASES, HARD_CASES
 
 FLAGGED_GROUPS = {
     "derogation_explicit", "dehumanisation", "implicit_derogation", "negated_positive", "hate_as_question",

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.datasets import CATEGORIES
-from ml.evaluate import run_hard_cases
 from ml.screening import DEFAULT_MODEL, Screener, available_models, get_screener
+from ml.training.datasets import CATEGORIES
+from ml.training.evaluate import run_hard_cases
 
 THRESHOLD = 0.7
 REPO = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""ml.sweep's choice and the way a model comes back from a lent machine in parts."""
+"""ml.training.sweep's choice and the way a model comes back from a lent machine in parts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.sweep import choose, write_parts
+from ml.training.sweep import choose, write_parts
 
 
 def test_the_highest_calibration_auc_wins_whatever_the_held_out_says() -> None:

@@ -1,4 +1,4 @@
-"""ml.synth_groups: templated identity-group messages, hateful and their non-hateful look-alikes."""
+"""ml.training.synth_groups: templated identity-group messages, hateful and their non-hateful look-alikes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
-from ml import synth_groups
-from ml.datasets import CATEGORIES, Example
+from ml.training import synth_groups
+from ml.training.datasets import CATEGORIES, Example
 
 GROUP = re.compile(r"^synthetic:groups:(\w+):(\d+)$")
 

@@ -1,4 +1,4 @@
-"""ml.synth_people: templated chat about people, both directions, one group per template."""
+"""ml.training.synth_people: templated chat about people, both directions, one group per template."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from ml import hard_cases, synth, synth_people
-from ml.datasets import BENIGN, CATEGORIES, Example
 from ml.lexicon import PROFANITY
+from ml.training import hard_cases, synth, synth_people
+from ml.training.datasets import BENIGN, CATEGORIES, Example
 
 HARMFUL = ("targeted_harassment", "threat", "self_harm", "sexual_harassment", "spam")
 MIN_TEMPLATES = {"targeted_harassment": 40, "threat": 20, "self_harm": 15, "sexual_harassment": 15,
@@ -30,7 +30,7 @@ def test_is_deterministic_and_seeded(examples: list[Example]) -> None:
 def test_labels_sources_and_size(examples: list[Example]) -> None:
     labels = Counter(example.label for example in examples)
     assert set(labels) <= set(CATEGORIES)
-    assert "hate" not in labels  # identity groups are ml.synth_groups' job
+    assert "hate" not in labels  # identity groups are ml.training.synth_groups' job
     assert {example.source for example in examples} == {"synthetic"}
     assert 4000 <= len(examples) <= 7000
     assert len({example.text for example in examples}) == len(examples)

@@ -1,13 +1,13 @@
-"""The data side of ml.train_finetune: sampling weights and augmentation (no PyTorch needed)."""
+"""The data side of ml.training.train_finetune: sampling weights and augmentation (no PyTorch needed)."""
 
 from __future__ import annotations
 
 import random
 
-from ml.datasets import Example
-from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
 from ml.normalise import normalise
-from ml.train_finetune import (
+from ml.training.datasets import Example
+from ml.training.hard_cases import CHALLENGE_CASES, HARD_CASES
+from ml.training.train_finetune import (
     IDENTITIES,
     SHARE,
     add_identity,
@@ -85,7 +85,7 @@ def test_a_message_is_read_with_the_turn_before_it_at_the_context_rate() -> None
 
 
 def test_agent_turns_are_benign_once_per_conversation_with_the_user_turn_before() -> None:
-    from ml.datasets import DATA_DIR, load_convabuse_agent
+    from ml.training.datasets import DATA_DIR, load_convabuse_agent
 
     turns = list(load_convabuse_agent(DATA_DIR / "convabuse"))
     assert turns and {turn.label for turn in turns} == {"none"}

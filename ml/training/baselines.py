@@ -1,4 +1,4 @@
-"""The baselines a team would otherwise reach for, behind one small interface, for ml.evaluate.
+"""The baselines a team would otherwise reach for, behind one small interface, for ml.training.evaluate.
 
 - ``alt-profanity-check``: a linear SVM on word TF-IDF trained on profanity; risk = its probability.
 - ``hatesonar``: logistic regression on n-grams trained on Davidson et al. 2017 (one of our own

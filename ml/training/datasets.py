@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 CATEGORIES: tuple[str, ...] = (
     "none",
@@ -135,7 +135,7 @@ def load_convabuse(folder: Path) -> Iterator[Example]:
 def load_convabuse_agent(folder: Path) -> Iterator[Example]:
     """The chatbot's own turns in ConvAbuse, each once, as benign "convabuse_agent" examples with
     the user turn before them as context: the agent never abuses, whatever it answers. Training
-    uses them (ml.train_finetune); evaluation does not, so ConvAbuse's figures stay the users'."""
+    uses them (ml.training.train_finetune); evaluation does not, so ConvAbuse's figures stay the users'."""
     turns: dict[tuple[str, str], Example] = {}
     for name in ("ConvAbuseEMNLPtrain.csv", "ConvAbuseEMNLPvalid.csv"):
         with open(folder / name, newline="", encoding="utf-8") as handle:

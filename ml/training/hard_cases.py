@@ -1,7 +1,7 @@
 """A hand-written suite of chat messages the screener must get right, grouped by phenomenon.
 
 They were written for this project, worded differently from the training templates in
-ml/synth.py, and are never trained on. ``flagged`` means risk >= the screening threshold (0.7);
+ml/training/synth.py, and are never trained on. ``flagged`` means risk >= the screening threshold (0.7);
 ``category``, when given, is the category a flagged message must carry.
 """
 
@@ -135,7 +135,7 @@ HARD_CASES: list[HardCase] = [
 
 # The challenge suite: a larger, independent set of functional tests (in the spirit of HateCheck)
 # for estimating how the screener generalises to unseen public data. Written without looking at the
-# training templates, never trained on, never tuned against: ml.evaluate reports it per group only.
+# training templates, never trained on, never tuned against: ml.training.evaluate reports it per group only.
 # ``category`` is set where a moderator would agree on one; threats against a group (hate or
 # threat), slurs aimed at a person (hate or harassment) and doxxing (no category of its own) are
 # checked on the flag decision only.

@@ -1,16 +1,16 @@
 """Evaluate the screening models and the baselines on the held-out split and the hard-case suite.
 
-    python -m ml.evaluate [--model NAME ...] [--threshold 0.7] [--no-baselines] [--no-speed] [--only-challenge]
+    python -m ml.training.evaluate [--model NAME ...] [--threshold 0.7] [--no-baselines] [--no-speed] [--only-challenge]
 
 First, side by side in one table, every screening model under ml/models (model+rules) and the
-baselines (ml.baselines: alt-profanity-check, hatesonar): precision, recall, F1, false-positive
+baselines (ml.training.baselines: alt-profanity-check, hatesonar): precision, recall, F1, false-positive
 rate and ROC AUC at the threshold, per source and per category (a category's rows against all
-benign rows), and hard cases passed per group. Then the speed of each (ml.speed). Then, per
+benign rows), and hard cases passed per group. Then the speed of each (ml.training.speed). Then, per
 screening model, the detailed report: model+rules and model alone, category-exact metrics, and
 every hard case that failed. The held-out split (ml/data/splits/heldout.jsonl.gz) is written by
-``python -m ml.train_ngram`` and shares no conversation, thread, author or template with training.
+``python -m ml.training.train_ngram`` and shares no conversation, thread, author or template with training.
 
-After the side-by-side table, the challenge suite (ml.hard_cases.CHALLENGE_CASES: a larger set of
+After the side-by-side table, the challenge suite (ml.training.hard_cases.CHALLENGE_CASES: a larger set of
 functional tests never trained on, for estimating generalisation) per group and scorer, with recall
 on its flagged cases and false-positive rate on the others. ``--only-challenge`` skips the held-out
 split and the speed measurement and prints that table alone.
@@ -29,12 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ml import speed
-from ml.baselines import load_baselines
-from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, Example
-from ml.hard_cases import CHALLENGE_CASES, HARD_CASES, HardCase
-from ml.metrics import binary_metrics
 from ml.screening import Screener, Screening, available_models
+from ml.training import speed
+from ml.training.baselines import load_baselines
+from ml.training.datasets import BENIGN, CATEGORIES, DATA_DIR, Example
+from ml.training.hard_cases import CHALLENGE_CASES, HARD_CASES, HardCase
+from ml.training.metrics import binary_metrics
 
 THRESHOLD = 0.7
 HELDOUT_PATH = DATA_DIR / "splits" / "heldout.jsonl.gz"
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def load_heldout(path: Path) -> list[Example]:
     if not path.exists():
-        raise SystemExit(f"{path} is missing: run `python -m ml.train_ngram` first")
+        raise SystemExit(f"{path} is missing: run `python -m ml.training.train_ngram` first")
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         return [Example(**{**row, "context": tuple(row["context"])}) for row in map(json.loads, handle)]
 
@@ -215,7 +215,7 @@ def run_hard_cases(screener: Screener, threshold: float = THRESHOLD) -> list[tup
 
 
 def run_challenge_cases(screener: Screener, threshold: float = THRESHOLD) -> list[tuple[HardCase, Screening, bool]]:
-    """Screen every challenge case (ml.hard_cases.CHALLENGE_CASES); each comes back with its
+    """Screen every challenge case (ml.training.hard_cases.CHALLENGE_CASES); each comes back with its
     result and whether it passed, on the same rule as the hard cases."""
     texts = [case.text for case in CHALLENGE_CASES]
     results = [result for start in range(0, len(texts), BATCH)

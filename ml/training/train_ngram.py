@@ -1,6 +1,6 @@
 """Train ngram-v1: hashed char + word n-gram TF-IDF, multinomial logistic regression, ONNX.
 
-    python -m ml.train_ngram            # writes ml/models/ngram-v1/{model.onnx,meta.json}
+    python -m ml.training.train_ngram            # writes ml/models/ngram-v1/{model.onnx,meta.json}
                                         # and ml/data/splits/heldout.jsonl.gz
 
 Steps: load the four sources and the templated chat examples, split by conversation / thread /
@@ -32,13 +32,13 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ml import features
-from ml.datasets import BENIGN, CATEGORIES, DATA_DIR, REAL_SOURCES, Example, load_all, split_by_group
-from ml.evaluate import evaluate_rows, format_report
-from ml.export import NORM_EPSILON, build_model
 from ml.normalise import normalise
 from ml.rules import RULES_VERSION
 from ml.screening import MODELS_DIR, Screener
-from ml.synth import generate
+from ml.training.datasets import BENIGN, CATEGORIES, DATA_DIR, REAL_SOURCES, Example, load_all, split_by_group
+from ml.training.evaluate import evaluate_rows, format_report
+from ml.training.export import NORM_EPSILON, build_model
+from ml.training.synth import generate
 
 MODEL_NAME = "ngram-v1"
 HELDOUT_PATH = DATA_DIR / "splits" / "heldout.jsonl.gz"
@@ -115,7 +115,7 @@ def fit_idf(batches: list[features.HashedBatch], n_rows: int) -> np.ndarray:
 
 
 def design_matrix(batch: features.HashedBatch, idf: np.ndarray) -> sparse.csr_matrix:
-    """The same arithmetic as the ONNX graph (ml.export), as a sparse matrix for fitting."""
+    """The same arithmetic as the ONNX graph (ml.training.export), as a sparse matrix for fitting."""
     values = idf[batch.ids].astype(np.float64)
     sums = np.bincount(batch.segments, weights=values**2, minlength=batch.n_rows * features.N_BLOCKS)
     values = values / np.sqrt(sums[batch.segments] + NORM_EPSILON)

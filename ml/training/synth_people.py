@@ -1,7 +1,7 @@
 """Templated game, stream and community chat aimed at people, in both directions.
 
-``ml.synth`` covers each phenomenon with a handful of templates; this module adds many more, all
-about people in the chat rather than identity groups (``ml.synth_groups`` covers those), so a
+``ml.training.synth`` covers each phenomenon with a handful of templates; this module adds many more, all
+about people in the chat rather than identity groups (``ml.training.synth_groups`` covers those), so a
 fine-tuned encoder learns what a sentence *does* and not which words it holds:
 
 * harmful: insults without profanity, condescension ("let the grown-ups talk"), negated praise
@@ -28,8 +28,8 @@ import random
 import re
 from collections.abc import Iterator
 
-from ml import hard_cases
-from ml.datasets import Example
+from ml.training import hard_cases
+from ml.training.datasets import Example
 
 SEED = 20261126
 MAX_CHARS = 200

@@ -62,7 +62,8 @@ def build_model(
         outputs=[helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["B", n_classes])],
         initializer=[numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="ml.train_ngram")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="ml.training.train_ngram")
     model.ir_version = 8
     helper.set_model_props(model, {"class_names": ",".join(class_names), **metadata})
     onnx.checker.check_model(model)

@@ -1,4 +1,4 @@
-"""Speed of a scorer on this machine, for ml.evaluate: a measurement printed beside the metrics,
+"""Speed of a scorer on this machine, for ml.training.evaluate: a measurement printed beside the metrics,
 never a timed test (the box is shared, so figures move with its load).
 
 - cold start: a fresh interpreter imports the runtime, loads the model and screens one message;

@@ -1,9 +1,9 @@
 """Train several minilm candidates side by side and pick one by the calibration split alone.
 
-    python -m ml.sweep --out DIR "e2-s24000:--epochs 2 --samples 24000" "e3:--epochs 3 --samples 48000 --seed 7"
+    python -m ml.training.sweep --out DIR "e2:--epochs 2 --samples 24000" "e3:--epochs 3 --samples 48000 --seed 7"
 
 Made for a lent GPU (train_finetune uses one when torch sees it): each candidate is a
-``python -m ml.train_finetune --name sweep-<label> ...`` process, all at once. Each one is then
+``python -m ml.training.train_finetune --name sweep-<label> ...`` process, all at once. Each one is then
 scored on the calibration split (never trained on; the held-out split is not looked at to choose),
 and the candidate with the highest ROC AUC of model+rules over the real sources there wins. DIR
 gets ``logs.txt`` (the end of every candidate's training log), ``sweep.json`` (every candidate's
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     for item in args.candidates:
         label, _, extra = item.partition(":")
         log = open(_log(label), "wb")  # closed when the process ends
-        command = [sys.executable, "-m", "ml.train_finetune", "--name", f"sweep-{label}",
+        command = [sys.executable, "-m", "ml.training.train_finetune", "--name", f"sweep-{label}",
                    "--threads", str(args.threads), *shlex.split(extra)]
         running[label] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT), log)
         print(f"[sweep] started {label}: {' '.join(command[2:])}", flush=True)
@@ -112,10 +112,10 @@ def _log(label: str) -> Path:
 
 def score(label: str) -> dict[str, Any]:
     """Model+rules on the calibration split's real sources: the only figures the choice reads."""
-    from ml.datasets import REAL_SOURCES
-    from ml.evaluate import evaluate_rows
     from ml.screening import Screener
-    from ml.train_finetune import load_splits
+    from ml.training.datasets import REAL_SOURCES
+    from ml.training.evaluate import evaluate_rows
+    from ml.training.train_finetune import load_splits
 
     rows = [row for row in load_splits()["calibration"] if row.source in REAL_SOURCES]
     report = evaluate_rows(Screener.load(f"sweep-{label}"), rows)
