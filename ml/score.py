@@ -5,14 +5,18 @@
 Each input line is a JSON string or an object {"text": ..., "context": [...]}. Each output line
 is {"risk_score", "risk_category", "confidence", "flags", "model_version"}, or {"error": ...}
 for a line that could not be read; the output always has exactly one line per input line.
-Lines are screened in batches, so a large file costs about what the model costs.
+Each line is answered as soon as it has been read, so a program can write one line and wait for
+its answer; lines that are already waiting when the model is free are screened together (up to
+BATCH at a time), so a large file costs about what the model costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import queue
 import sys
+import threading
 from collections.abc import Iterable, Sequence
 from typing import IO
 
@@ -37,15 +41,35 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def score_stream(screener: Screener, lines: Iterable[bytes], out: IO[str]) -> None:
-    """Read, screen and write in windows of BATCH lines, keeping the input order."""
-    window: list[Parsed] = []
-    for raw in lines:
-        window.append(parse_line(raw))
-        if len(window) == BATCH:
-            _write_window(screener, window, out)
-            window = []
-    if window:
+    """Screen lines as they arrive, keeping the input order: a reader thread queues each line the
+    moment it is read, and every batch is what was waiting (at least one line, at most BATCH)."""
+    waiting: queue.Queue[bytes | None] = queue.Queue()
+    reader = threading.Thread(target=_read_into, args=(lines, waiting), name="ml.score-reader", daemon=True)
+    reader.start()
+    done = False
+    while not done:
+        first = waiting.get()
+        if first is None:
+            break
+        window: list[Parsed] = [parse_line(first)]
+        while len(window) < BATCH:
+            try:
+                raw = waiting.get_nowait()
+            except queue.Empty:
+                break
+            if raw is None:
+                done = True
+                break
+            window.append(parse_line(raw))
         _write_window(screener, window, out)
+
+
+def _read_into(lines: Iterable[bytes], waiting: queue.Queue[bytes | None]) -> None:
+    try:
+        for raw in lines:
+            waiting.put(raw)
+    finally:
+        waiting.put(None)
 
 
 def parse_line(raw: bytes) -> Parsed:

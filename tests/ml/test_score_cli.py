@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import IO
 
 from ml.screening import Screener
 
@@ -71,3 +73,33 @@ def test_unknown_model_exits_with_the_available_names() -> None:
     assert process.returncode == 2
     assert b"no-such-model" in process.stderr and b"ngram-v1" in process.stderr
     assert process.stdout == b""
+
+
+def test_answers_each_line_before_the_input_ends() -> None:
+    """A program that writes one line and waits for its answer gets it (the input stays open)."""
+    process = subprocess.Popen([sys.executable, "-m", "ml.score", "--model", "ngram-v1"], cwd=REPO,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    answers: list[dict[str, object]] = []
+    try:
+        for text in ("gg wp", "you're a worthless idiot"):
+            process.stdin.write(json.dumps(text).encode() + b"\n")
+            process.stdin.flush()
+            reply: list[bytes] = []
+            reading = threading.Thread(target=_read_line, args=(process.stdout, reply), daemon=True)
+            reading.start()
+            reading.join(timeout=60)  # a hang guard, not a speed check: the old reader waited for EOF
+            assert reply, f"no answer to {text!r} while the input was still open"
+            answers.append(json.loads(reply[0]))
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+        process.stdout.close()
+        if process.stderr is not None:
+            process.stderr.close()
+    assert [answer["risk_score"] < 0.5 for answer in answers] == [True, False]
+    assert process.returncode == 0
+
+
+def _read_line(stream: IO[bytes], into: list[bytes]) -> None:
+    into.append(stream.readline())
