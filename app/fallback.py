@@ -24,6 +24,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from ml.screening import TRUST_FLAGS
+
 VERSION = "fallback-v1"
 SEVERITY = {"none": 0, "warning": 1, "delete_message": 1, "timeout": 2, "mute": 3, "ban": 4}
 CATEGORY_BASE = {"threat": 3.0, "hate": 2.6, "sexual_harassment": 2.6, "targeted_harassment": 1.6,
@@ -39,7 +41,7 @@ AGAINST = {"reversed", "overturned"}
 SESSION_FLAGS = {"escalating_session", "pile_on", "repeated_targeting", "repeat_offender"}
 # Flags that say something about the message's situation or the model, not a rule that fired on
 # its content: a victim answering back, or a model unsure of itself, must not add severity.
-NOT_RULES = SESSION_FLAGS | {"answering_harasser", "model_uncertain"}
+NOT_RULES = SESSION_FLAGS | {"answering_harasser"} | TRUST_FLAGS
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,11 @@ def decide(event: dict[str, Any], context: dict[str, Any], *, policy: str = "gra
     if category == "self_harm":
         action, hours, code, confidence = "human_review", None, "self_harm_risk", 0.9
         notes.append("Self-harm content goes to a person, never to an automatic sanction.")
+    elif "model_uncertain" in (event.get("flags") or []) and action != "none":
+        action, hours, code = "human_review", None, "model_uncertain"
+        confidence = min(confidence, 0.5)
+        notes.append("The screening model could not read this message well "
+                     f"({', '.join(f for f in event.get('flags') or [] if f in TRUST_FLAGS)}): a moderator decides.")
     elif share >= 0.3 and abs(content - prec_sev) > CONFLICT_GAP:
         action, hours, code = "human_review", None, "conflicting_precedents"
         confidence = min(confidence, 0.5)

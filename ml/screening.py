@@ -37,7 +37,17 @@ DEFAULT_MODEL = "minilm-v4"
 EMBEDDING_MODEL = DEFAULT_MODEL
 DEFAULT_THREADS = 1
 MAX_SCREEN_CHARS = 8000  # the ingest edge's MAX_MESSAGE_CHARS; longer input is cut, not refused
-UNCERTAIN_BELOW = 0.35  # confidence under which the cascade should ask a stronger model
+UNCERTAIN_BELOW = 0.35  # below this confidence the message is flagged model_uncertain: a person decides
+# The transformer's second opinion: the n-gram model reads the same message (about 0.1 ms), and
+# when the two disagree the confidence drops. ``None`` where the folder is missing.
+COMPANION_MODEL = "ngram-v1"
+# How far the familiarity of a message (see ``familiarity``) takes its confidence down. Set on the
+# calibration split (python -m ml.training.abstention), never on the held-out figures.
+DISAGREE_FROM, DISAGREE_SLOPE, DISAGREE_FLOOR = 0.25, 2.5, 0.1
+UNFAMILIAR_WEIGHT, UNFAMILIAR_FLAG = 0.6, 0.34
+# Flags about how well the model read a message, not about what the message says: never severity.
+TRUST_FLAGS = frozenset({"model_uncertain", "unfamiliar_wording", "short_message", "models_disagree"})
+SHORT_WORDS = {1: 0.6, 2: 0.6, 3: 0.8}
 # Messages per run of the transformer. One at a time: measured on 1,500 held-out messages on one
 # thread, batches of 1 -> 330-360 msg/s, 4 -> 335, 16 -> 223 (padding costs more than batching
 # saves), and the int8 graph quantises its activations per run, so a message scored alone gets
@@ -74,6 +84,8 @@ class Screener:
         self._benign = np.array([name in benign for name in self.categories])
         self._slope = float(meta["calibration"]["slope"])
         self._intercept = float(meta["calibration"]["intercept"])
+        self.companion: Screener | None = None  # a second opinion, set by ``load`` for a transformer
+        self._unfamiliar: np.ndarray | None = None  # per message of the last forward pass
 
     @classmethod
     def load(cls, name: str | None = None, models_dir: Path = MODELS_DIR) -> Screener:
@@ -89,7 +101,10 @@ class Screener:
             tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
             tokenizer.enable_truncation(int(meta["transformer"]["max_length"]))
             tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-            return cls(session, meta, tokenizer)
+            screener = cls(session, meta, tokenizer)
+            if COMPANION_MODEL in available and COMPANION_MODEL != name:
+                screener.companion = Screener.load(COMPANION_MODEL, models_dir)
+            return screener
         _check_features(meta, name)
         return cls(session, meta)
 
@@ -112,8 +127,13 @@ class Screener:
         before = [self._context(contexts[index], index) if contexts else None for index in range(len(texts))]
         probabilities, embeddings = self.forward(normalised, before)
         verdicts = self._model_verdicts(probabilities)
+        second = None
+        if self.companion is not None:
+            second = self.companion.calibrate(self.companion.forward(normalised)[0])
+        trust = familiarity(normalised, self._unfamiliar, np.array([v.risk for v in verdicts]), second)
         results = [
-            self._decide(verdict, rules.check(text, contexts[index] if contexts else (), normalised[index]))
+            self._decide(verdict, rules.check(text, contexts[index] if contexts else (), normalised[index]),
+                         trust[index])
             for index, (text, verdict) in enumerate(zip(clipped, verdicts, strict=True))
         ]
         if embeddings is not None:
@@ -171,6 +191,7 @@ class Screener:
                      ) -> tuple[np.ndarray, np.ndarray]:
         probabilities = np.empty((len(inputs), len(self.categories)), dtype=np.float32)
         embeddings = np.empty((len(inputs), int(self.meta["transformer"]["dim"])), dtype=np.float32)
+        unfamiliar = np.zeros(len(inputs), dtype=np.float32)
         order = sorted(range(len(inputs)), key=lambda i: input_length(inputs[i]))
         for start in range(0, len(order), TRANSFORMER_BATCH):
             chunk = order[start:start + TRANSFORMER_BATCH]
@@ -178,6 +199,8 @@ class Screener:
             feeds = {"input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
                      "attention_mask": np.array([e.attention_mask for e in encodings], dtype=np.int64)}
             probabilities[chunk], embeddings[chunk] = self._session.run(None, feeds)
+            unfamiliar[chunk] = [unfamiliar_share(e.word_ids, e.sequence_ids, e.ids) for e in encodings]
+        self._unfamiliar = unfamiliar
         return probabilities, embeddings
 
     def calibrate(self, probabilities: np.ndarray) -> np.ndarray:
@@ -205,11 +228,16 @@ class Screener:
         return [_ModelVerdict(float(risk), names[int(top)], names[int(safe)], float(conf))
                 for risk, top, safe, conf in zip(risks, attention, benign, confidence, strict=True)]
 
-    def _decide(self, model: _ModelVerdict, rule: rules.RuleResult) -> Screening:
-        """Combine the model's verdict with the rules' floor, ceiling and flags."""
+    def _decide(self, model: _ModelVerdict, rule: rules.RuleResult, trust: Trust | None = None) -> Screening:
+        """Combine the model's verdict with the rules' floor, ceiling and flags, and with how well
+        the model could read the message (``trust``): a rule's floor is evidence of its own, so
+        it restores confidence; the model's own verdict on a message it cannot read does not."""
         risk, confidence = model.risk, model.confidence
         category = model.attention if risk >= 0.5 else model.benign
         flags = list(rule.flags)
+        if trust is not None:
+            confidence *= trust.factor
+            flags.extend(trust.flags)
         if rule.floor is not None and rule.floor_category is not None:
             # The rule names the category unless the model is at least as sure of a worse one.
             worse = _more_severe(model.attention, rule.floor_category) == model.attention
@@ -224,6 +252,61 @@ class Screener:
         elif confidence < UNCERTAIN_BELOW:
             flags.append("model_uncertain")
         return Screening(round(risk, 4), category, round(confidence, 4), flags, self.model_version)
+
+
+@dataclass(frozen=True)
+class Trust:
+    factor: float  # 0-1, multiplies the model's confidence
+    flags: tuple[str, ...]  # why: unfamiliar_wording, short_message, models_disagree
+
+
+def familiarity(normalised: Sequence[str], unfamiliar: np.ndarray | None, risk: np.ndarray,
+                second: np.ndarray | None) -> list[Trust]:
+    """How far to trust the model's verdict on each message, from what is cheap to see:
+
+    - the share of its words the tokenizer had to cut into pieces or could not read at all
+      (misspellings, abbreviations, game slang the model has not learnt: "nise", "afk");
+    - very short messages (one to three words), which carry too little to judge alone;
+    - the n-gram model's calibrated risk, when it is far from the transformer's.
+    """
+    out = []
+    for index, text in enumerate(normalised):
+        factor, why = 1.0, []
+        share = float(unfamiliar[index]) if unfamiliar is not None and len(unfamiliar) > index else 0.0
+        if share > 0:
+            factor *= 1.0 - UNFAMILIAR_WEIGHT * share
+            if share >= UNFAMILIAR_FLAG:
+                why.append("unfamiliar_wording")
+        words = len(text.split())
+        if words in SHORT_WORDS:
+            factor *= SHORT_WORDS[words]
+            why.append("short_message")
+        if second is not None:
+            gap = abs(float(risk[index]) - float(second[index]))
+            if gap > DISAGREE_FROM:
+                factor *= max(DISAGREE_FLOOR, 1.0 - DISAGREE_SLOPE * (gap - DISAGREE_FROM))
+                why.append("models_disagree")
+        out.append(Trust(factor, tuple(why)))
+    return out
+
+
+def unfamiliar_share(word_ids: Sequence[int | None], sequence_ids: Sequence[int | None], ids: Sequence[int]) -> float:
+    """Share of the first segment's words that the WordPiece vocabulary splits into several
+    pieces or maps to [UNK] (id 100). Punctuation counts as a word of its own, as BERT splits it."""
+    pieces: dict[int, int] = {}
+    unknown: set[int] = set()
+    for word, sequence, token in zip(word_ids, sequence_ids, ids, strict=True):
+        if word is None or sequence != 0:
+            continue
+        pieces[word] = pieces.get(word, 0) + 1
+        if token == UNK_ID:
+            unknown.add(word)
+    if not pieces:
+        return 0.0
+    return sum(1 for word, count in pieces.items() if count > 1 or word in unknown) / len(pieces)
+
+
+UNK_ID = 100
 
 
 @dataclass(frozen=True)

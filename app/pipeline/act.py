@@ -122,6 +122,12 @@ def _settle(db: DbSession, client: redis.Redis, settings: Settings, action: Acti
     exempt = policies.exemption(settings, action.platform, action.user_id, event.author_id, event.event_metadata)
     if exempt:
         return _finish(db, action, event, status="skipped", kind="action.skipped", detail=detail | {"reason": exempt})
+    if "model_uncertain" in (event.flags or []):
+        # Whoever decided (an LLM too), a sanction never rests on a message the screening model
+        # could not read: unfamiliar wording, a very short line, or its two models disagreeing.
+        return _to_review(db, action, event, detail, "the screening model could not read this message well "
+                                                     f"(confidence {event.confidence or 0:.2f}, flags "
+                                                     f"{', '.join(event.flags)})")
     if action.confidence < settings.ACTION_MIN_CONFIDENCE:
         return _to_review(db, action, event, detail, f"confidence {action.confidence:.2f} is below "
                                                      f"ACTION_MIN_CONFIDENCE {settings.ACTION_MIN_CONFIDENCE:.2f}")

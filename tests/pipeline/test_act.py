@@ -163,6 +163,23 @@ def test_low_confidence_goes_to_human_review_instead_of_acting(fakes, configure,
     assert applied_entries(rds)[0]["data"]["action_type"] == "human_review"
 
 
+def test_a_message_the_model_could_not_read_goes_to_a_person_whatever_the_decision_says(fakes, configure):
+    insert_event("twitch")
+    with session_scope() as db:
+        event = db.scalars(select(Event).where(Event.platform == "twitch")).one()
+        event.confidence, event.flags = 0.18, ["unfamiliar_wording", "short_message", "model_uncertain"]
+    action_id = insert_action("twitch", "mute", confidence=0.95, duration_hours=24)
+
+    result = act.apply(action_id)
+
+    assert result.kind == "action.review" and fakes.twitch.requests == []
+    row = action_row(action_id)
+    assert row.action_type == "human_review"
+    [audit] = audit_rows(action_id)
+    assert audit.detail["recommended"] == {"action_type": "mute", "duration_hours": 24}
+    assert "could not read this message well" in audit.detail["reason"] and "unfamiliar_wording" in audit.detail["reason"]
+
+
 @pytest.mark.parametrize(("platform", "metadata", "overrides", "why"), [
     ("discord", {}, {"EXEMPT_USERS": f"discord:{EVENTS['discord']['author_id']}"}, "EXEMPT_USERS"),
     ("discord", {"author_roles": ["555"]}, {"EXEMPT_ROLES": "555"}, "exempt role '555'"),

@@ -110,3 +110,13 @@ def test_durations_grow_with_severity():
     longer = verdict({"category": "targeted_harassment", "risk": 0.95})
     assert (short.action_type, short.duration_hours) == ("timeout", 1.0)
     assert (longer.action_type, longer.duration_hours) == ("timeout", 24.0)
+
+
+def test_a_message_the_model_could_not_read_is_decided_by_a_person():
+    confident = verdict({"category": "sexual_harassment", "risk": 0.92, "confidence": 0.83})
+    unread = verdict({"category": "sexual_harassment", "risk": 0.92, "confidence": 0.2,
+                      "flags": ["unfamiliar_wording", "models_disagree", "model_uncertain"]})
+    assert confident.action_type == "mute"
+    assert (unread.action_type, unread.reason_code) == ("human_review", "model_uncertain")
+    assert unread.confidence <= 0.5 and "unfamiliar_wording, models_disagree" in unread.reasoning
+    assert unread.severity == pytest.approx(confident.severity)  # the trust flags add no severity
