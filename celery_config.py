@@ -51,9 +51,15 @@ worker_send_task_events = True  # Flower
 # No "task-sent" events: each would double the broker writes of every webhook request, and Flower
 # sees tasks from the worker's "received" events anyway.
 task_send_sent_event = False
+# screen.batch returns the events it screened; with no result backend Flower still shows it from
+# the worker's task-succeeded event.
 worker_hijack_root_logger = False
 
 beat_schedule = {
+    # screen.batch reads events:raw through its consumer group; this keeps a reader awake when no
+    # webhook woke one (a lost wake message) and lets it claim what a dead reader held, within
+    # seconds. Expired unread keepalives (workers down) are dropped, not run in a burst.
+    "screen-keepalive": {"task": "screen.batch", "schedule": 1.0, "options": {"queue": "screening", "expires": 5}},
     "sweep-stuck-events": {"task": "maintenance.sweep", "schedule": 30.0},
     "sweep-stuck-reasoning": {"task": "maintenance.sweep_reasoning", "schedule": 60.0},
     "sweep-stuck-actions": {"task": "maintenance.sweep_actions", "schedule": 60.0},

@@ -29,8 +29,9 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 
 # One worker group per queue; screening gets its own processes so LLM calls never block it.
 WORKERS = {
-    # celery-batches groups messages in the consumer: prefetch enough to fill a group (flush_every=32).
-    "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "32"],
+    # A screen.batch message only wakes a reader (the batch comes from the events:raw consumer
+    # group): prefetching more than one per process would park wakes behind a busy process.
+    "screening": ["--concurrency", os.environ.get("SCREENING_CONCURRENCY", "2"), "--prefetch-multiplier", "1"],
     # Qdrant's local mode (no QDRANT_HOST) lets one process open var/qdrant: one reasoning process then.
     "reasoning": ["--concurrency", "2" if os.environ.get("QDRANT_HOST") else "1"],
     "actions": ["--concurrency", "1"],

@@ -1,10 +1,11 @@
 """Maintenance: the sweepers that pick up work whose queue message was lost.
 
-``events:raw`` is the durable record of what was accepted. If a screening message is lost (the
-broker restarted without persistence, a send failed after the XADD), the event is still in the
-stream; the sweeper walks the stream behind a checkpoint, finds entries older than a grace period
-with no row in ``events`` and queues them again. Screening is idempotent, so a false alarm costs a
-skipped row, never a double screening.
+``events:raw`` is the durable record of what was accepted and, through its consumer group, the
+screening queue itself: an entry is acknowledged only in the Redis call that mirrors it into
+``events:screened``, and one whose reader died is claimed by the next screening task (XAUTOCLAIM,
+tasks/screen.py) within seconds. So nothing accepted waits on a sweep; ``sweep`` only wakes a reader
+when the group has work and no message came (beat's keepalive does the same every second), and
+forgets consumers of processes long gone.
 """
 
 from __future__ import annotations
@@ -16,41 +17,27 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
-from sqlalchemy import exists, select, tuple_
+from sqlalchemy import exists, select
 from sqlalchemy.orm import Session as DbSession
 
 from app import streams
 from app.models import Action, Event
 
-CHECKPOINT_KEY = "sweep:events:raw:checkpoint"
 BUSY_QUEUE_LENGTH = 1_000
 
 
-def sweep(client: redis.Redis, db: DbSession, enqueue: Callable[[list[dict[str, Any]]], None], *,
-          grace_s: int, limit: int = 2_000, chunk: int = 100, now_ms: int | None = None) -> int:
-    """Re-enqueue stuck events; returns how many. Skips when the screening queue is merely busy."""
-    if client.llen("screening") > BUSY_QUEUE_LENGTH:
-        return 0
-    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
-    start = client.get(CHECKPOINT_KEY)
-    entries = client.xrange(streams.RAW, min=f"({start}" if start else "-", max=str(now_ms - grace_s * 1000),
-                            count=limit)
-    if not entries:
-        return 0
-    items = [{"event": json.loads(f["data"]), "received_at": int(f["received_at"]), "stream_id": sid}
-             for sid, f in entries]
-    stored = _stored(db, items)
-    missing = [i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in stored]
-    for n in range(0, len(missing), chunk):
-        enqueue(missing[n:n + chunk])
-    client.set(CHECKPOINT_KEY, entries[-1][0])
-    return len(missing)
-
-
-def _stored(db: DbSession, items: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    keys = [(i["event"]["platform"], i["event"]["event_id"]) for i in items]
-    rows = db.execute(select(Event.platform, Event.event_id).where(tuple_(Event.platform, Event.event_id).in_(keys)))
-    return {(p, e) for p, e in rows}
+def sweep(client: redis.Redis, wake: Callable[[], None], *, forget_after_s: int = 3_600) -> int:
+    """Wake a screening reader when entries wait in the group; returns how many wait (undelivered
+    plus pending). A consumer with nothing pending and idle for ``forget_after_s`` is deleted."""
+    streams.ensure_group(client)
+    group = next(g for g in client.xinfo_groups(streams.RAW) if g["name"] == streams.SCREENING_GROUP)
+    waiting = int(group.get("lag") or 0) + int(group["pending"])
+    if waiting:
+        wake()
+    for consumer in client.xinfo_consumers(streams.RAW, streams.SCREENING_GROUP):
+        if not consumer["pending"] and consumer["idle"] >= forget_after_s * 1000:
+            client.xgroup_delconsumer(streams.RAW, streams.SCREENING_GROUP, consumer["name"])
+    return waiting
 
 
 REASONING_MARK = "sweep:reasoning:{platform}:{event_id}"

@@ -25,3 +25,10 @@ LLM_TIMEOUT = Counter(
     "safety_llm_timeout", "LLM calls that timed out", ["provider"])
 INGEST_REJECTED = Counter(
     "safety_ingest_rejected", "Ingest requests refused, by reason", ["reason"])
+SCREEN_BATCH_EVENTS = Histogram(
+    "safety_screen_batch_events", "Events per screening batch (one model call, one transaction)",
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+SCREEN_RECLAIMED = Counter(
+    "safety_screen_reclaimed", "events:raw entries claimed from a screening reader that went quiet")
+SCREEN_RETRIES = Counter(
+    "safety_screen_retries", "Screening batches retried after a transient failure (Redis, PostgreSQL)")

@@ -74,7 +74,7 @@ class Stack:
             cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", "screening",
-             "--concurrency", str(self.concurrency), "--prefetch-multiplier", "32",
+             "--concurrency", str(self.concurrency), "--prefetch-multiplier", "1",
              "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "--without-gossip",
              "--without-mingle"], cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         self._wait_ready()

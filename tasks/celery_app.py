@@ -6,9 +6,10 @@ app = Celery("safety", include=["tasks.screen", "tasks.maintenance", "tasks.act"
 app.config_from_object("celery_config")
 
 
-def enqueue_screening(items: list[dict]) -> None:
-    """One message per webhook request: the worker screens the whole batch in one model call."""
-    app.send_task("screen.batch", args=[items], queue="screening")
+def wake_screening() -> None:
+    """Wake a screening worker: ``screen.batch`` carries nothing; it reads its batch from the
+    ``events:raw`` consumer group (app/pipeline/ingest.py decides when a wake is needed)."""
+    app.send_task("screen.batch", queue="screening")
 
 
 def enqueue_context(refs: list[dict]) -> None:

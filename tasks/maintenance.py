@@ -6,13 +6,12 @@ from app import maintenance
 from app.config import get_settings
 from app.db import session_scope
 from app.redis_client import get_redis
-from tasks.celery_app import app, enqueue_actions, enqueue_context, enqueue_screening
+from tasks.celery_app import app, enqueue_actions, enqueue_context, wake_screening
 
 
 @app.task(name="maintenance.sweep", acks_late=True)
 def sweep() -> int:
-    with session_scope() as db:
-        return maintenance.sweep(get_redis(), db, enqueue_screening, grace_s=get_settings().SWEEP_GRACE_S)
+    return maintenance.sweep(get_redis(), wake_screening)
 
 
 @app.task(name="maintenance.sweep_reasoning", acks_late=True)

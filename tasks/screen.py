@@ -1,26 +1,45 @@
-"""``screen.batch``: a thin adapter from a queue message to app.pipeline.screen."""
+"""``screen.batch``: read a batch from the ``events:raw`` consumer group, screen it, acknowledge it.
+
+The stream is the screening queue; a ``screen.batch`` message only wakes a reader (the web sends
+one when none is queued, beat sends one every second as a keepalive). One task is one batch: one
+model call and one transaction, so Flower counts batches and shows each one's events as its
+result, and a failure or retry shows there as that batch's. Entries stay in the group's pending
+list until the call that mirrors them into ``events:screened`` acknowledges them; a reader killed
+mid-batch leaves them pending and the next task on any process claims them once they have been
+idle ``RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays those events by seconds, not a sweep.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import random
+import socket
 import time
 from typing import Any
 
 import redis
 from celery.signals import celeryd_after_setup, worker_process_init
-from celery_batches import Batches
 from sqlalchemy.exc import OperationalError
 
 from app import metrics, streams
 from app.config import get_settings
 from app.db import session_scope
 from app.pipeline import screen
+from app.pipeline.ingest import WAKE_KEY, WAKE_MS
 from app.redis_client import get_redis
 from tasks.celery_app import app, enqueue_context
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
+
+# Wait for more events while the oldest in hand is younger than this: bigger batches for little latency.
+LINGER_MS = int(os.environ.get("SCREENING_LINGER_MS", "8"))
+# An entry pending this long with its reader gone quiet is claimed by another (a batch takes ~0.1 s).
+RECLAIM_IDLE_MS = int(os.environ.get("SCREENING_RECLAIM_IDLE_MS", "5000"))
+RECLAIM_EVERY_S = 1.0
+MAX_DELIVERIES = 10  # an entry claimed this often kills its readers (out of memory, ...): dead-letter it
 
 
 def get_screener() -> screen.Screener:
@@ -30,6 +49,7 @@ def get_screener() -> screen.Screener:
 
 
 _serves_screening = False
+_state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0}
 
 
 @celeryd_after_setup.connect
@@ -44,74 +64,171 @@ def _warm_model(**_: Any) -> None:
     workers import this module too, and must not pay for it)."""
     if _serves_screening:
         get_screener()
+        try:
+            streams.ensure_group(get_redis())
+        except redis.RedisError:
+            log.exception("could not create the screening consumer group; the first task will")
 
 
-MAX_ATTEMPTS = 6
-MAX_GROUP_EVENTS = 256
+def consumer_name() -> str:
+    """One consumer per process: what a dead process held is found under its name."""
+    if _state["consumer"] is None or not _state["consumer"].endswith(f"-{os.getpid()}"):
+        _state["consumer"] = f"{socket.gethostname()}-{os.getpid()}"
+    return str(_state["consumer"])
 
 
-@app.task(name="screen.batch", base=Batches, acks_late=True, flush_every=32, flush_interval=0.025)
-def screen_batch(requests: list[Any]) -> int:
-    """Single messages are grouped on the worker (celery-batches): every message waiting within
-    25 ms, up to 32 of them, is screened in one model call and one transaction. Messages are
-    acknowledged only after this returns, so a worker killed mid-batch loses nothing."""
-    groups: dict[int, list[dict[str, Any]]] = {}
-    for request in requests:
-        attempt = int((request.kwargs or {}).get("attempt", 0))
-        groups.setdefault(attempt, []).extend(request.args[0])
-    started, done = time.perf_counter(), 0
-    for attempt, items in sorted(groups.items()):
-        for start in range(0, len(items), MAX_GROUP_EVENTS):
-            done += screen_items(items[start:start + MAX_GROUP_EVENTS], attempt)
-    log.info("screened %d events from %d messages in %.1f ms", done, len(requests),
-             (time.perf_counter() - started) * 1000)
+@app.task(name="screen.batch", bind=True, acks_late=False, max_retries=None)
+def screen_batch(self: Any, claim: list[str] | None = None) -> int:
+    """Returns the number of events this batch screened and mirrored (Flower shows it)."""
+    settings, client = get_settings(), get_redis()
+    client.delete(WAKE_KEY)  # from here on, a new event wakes another task
+    batch_size = settings.SCREENING_BATCH_SIZE
+    entries, claimed = take(client, batch_size, claim)
+    if not entries:
+        return 0
+    items, bad = decode(entries, claimed)
+    if bad:
+        _give_up(client, bad, "undecodable events:raw entry")
+    try:
+        done = screen_items(client, items)
+    except TRANSIENT as exc:
+        # Left pending: this retry claims them back (any reader would after RECLAIM_IDLE_MS).
+        metrics.SCREEN_RETRIES.inc()
+        log.warning("screen.batch: %s; %d events stay pending, retry %d", type(exc).__name__, len(items),
+                    self.request.retries + 1)
+        raise self.retry(kwargs={"claim": [i["stream_id"] for i in items]},
+                         countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
+                         exc=exc) from exc
+    if len(entries) >= batch_size:
+        wake(client)  # more is waiting: keep a second reader going
     return done
 
 
-def screen_items(items: list[dict[str, Any]], attempt: int = 0) -> int:
-    settings, client = get_settings(), get_redis()
+def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list[tuple[str, dict]], bool]:
+    """The batch: entries a retry names, else entries dead readers held, else new entries (waiting
+    up to LINGER_MS after the oldest was accepted, for more)."""
+    me = consumer_name()
+    if claim:
+        return _claim(client, me, claim), True
+    now = time.monotonic()
+    if now - _state["reclaimed_at"] >= RECLAIM_EVERY_S:
+        _state["reclaimed_at"] = now
+        reclaimed = _autoclaim(client, me, count)
+        if reclaimed:
+            metrics.SCREEN_RECLAIMED.inc(len(reclaimed))
+            wake(client)  # new entries are waiting behind these
+            return reclaimed, True
+    entries = _read(client, me, count)
+    if entries and len(entries) < count:
+        oldest_ms = int(entries[0][1].get("received_at", 0))
+        wait_s = (oldest_ms + LINGER_MS) / 1000 - time.time()
+        if wait_s > 0:
+            time.sleep(wait_s)
+            entries += _read(client, me, count - len(entries))
+    return entries, False
+
+
+def _read(client: redis.Redis, me: str, count: int) -> list[tuple[str, dict]]:
     try:
-        with session_scope() as db:
-            result = screen.screen_batch(items, screener=get_screener(), db=db, client=client,
-                                         settings=settings)
-        screen.publish(client, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
-        enqueue_context([{"platform": s.event["platform"], "event_id": s.event["event_id"]}
-                         for s in result.screened if s.status == "needs_review"])
-    except TRANSIENT as exc:
-        _retry_later(client, items, attempt, exc)
-        return 0
-    except Exception as exc:  # a bug or bad data: retrying will not help; keep the evidence
-        log.exception("screen.batch failed for good")
-        _give_up(client, items, exc)
-        return 0
-    _record(result.screened)
-    return len(result.screened)
+        reply = client.xreadgroup(streams.SCREENING_GROUP, me, {streams.RAW: ">"}, count=count)
+    except redis.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        streams.ensure_group(client)
+        return []
+    return list(reply[0][1]) if reply else []
 
 
-def _retry_later(client: redis.Redis, items: list[dict[str, Any]], attempt: int, exc: BaseException) -> None:
-    """A dependency hiccup: send the items again with backoff (before this message is acknowledged)."""
-    if attempt + 1 >= MAX_ATTEMPTS:
-        _give_up(client, items, exc)
-        return
-    log.warning("screen.batch: %s; retrying %d events (attempt %d)", type(exc).__name__, len(items), attempt + 1)
+def _autoclaim(client: redis.Redis, me: str, count: int) -> list[tuple[str, dict]]:
     try:
-        app.send_task("screen.batch", args=[items], kwargs={"attempt": attempt + 1}, queue="screening",
-                      countdown=min(30.0, 2.0 ** attempt + random.random()))
-    except Exception:  # the broker is down too: the sweeper finds these events in events:raw later
-        log.exception("could not requeue %d events; the sweeper will pick them up", len(items))
+        reply = client.xautoclaim(streams.RAW, streams.SCREENING_GROUP, me, RECLAIM_IDLE_MS, "0-0", count=count)
+    except redis.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        return []
+    entries, deleted = list(reply[1]), list(reply[2]) if len(reply) > 2 else []
+    if deleted:  # trimmed from the stream (MAXLEN) while pending: nothing left to screen
+        client.xack(streams.RAW, streams.SCREENING_GROUP, *deleted)
+    return _drop_poison(client, [(sid, fields) for sid, fields in entries if fields])
 
 
-def _record(screened: list[screen.Screened]) -> None:
+def _claim(client: redis.Redis, me: str, ids: list[str]) -> list[tuple[str, dict]]:
+    """Claim a retried batch's own entries back (whoever holds them now; those acknowledged meanwhile
+    are gone from the pending list and come back empty)."""
+    claimed = client.xclaim(streams.RAW, streams.SCREENING_GROUP, me, 0, ids)
+    return _drop_poison(client, [(sid, fields) for sid, fields in claimed if fields])
+
+
+def _drop_poison(client: redis.Redis, entries: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """An entry delivered MAX_DELIVERIES times keeps killing its readers: dead-letter it."""
+    if not entries:
+        return entries
+    pending = client.xpending_range(streams.RAW, streams.SCREENING_GROUP, min=entries[0][0],
+                                    max=entries[-1][0], count=len(entries) * 4)
+    deliveries = {p["message_id"]: p["times_delivered"] for p in pending}
+    poison = [(sid, f) for sid, f in entries if deliveries.get(sid, 0) > MAX_DELIVERIES]
+    if poison:
+        _give_up(client, poison, f"delivered more than {MAX_DELIVERIES} times without being screened")
+    return [(sid, f) for sid, f in entries if deliveries.get(sid, 0) <= MAX_DELIVERIES]
+
+
+def decode(entries: list[tuple[str, dict]], claimed: bool) -> tuple[list[dict[str, Any]], list[tuple[str, dict]]]:
+    items, bad = [], []
+    for sid, fields in entries:
+        try:
+            items.append({"event": json.loads(fields["data"]), "received_at": int(fields["received_at"]),
+                          "stream_id": sid, "claimed": claimed})
+        except (KeyError, ValueError):
+            bad.append((sid, fields))
+    return items, bad
+
+
+def wake(client: redis.Redis) -> None:
+    if client.set(WAKE_KEY, "1", nx=True, px=WAKE_MS):
+        app.send_task("screen.batch", queue="screening")
+
+
+def screen_items(client: redis.Redis, items: list[dict[str, Any]]) -> int:
+    """Screen, commit, then mirror + acknowledge. A bug or bad data in one event must not cost the
+    others: a batch that fails for good is screened again one event at a time, and only the events
+    that fail alone go to ``events:dlq_errors`` (acknowledged, so they are not claimed forever)."""
+    try:
+        return _screen(client, items)
+    except TRANSIENT:
+        raise
+    except Exception as exc:
+        if len(items) == 1:
+            log.exception("screen.batch: event %s failed for good", items[0]["event"].get("event_id"))
+            _give_up(client, [(items[0]["stream_id"], items[0])], f"{type(exc).__name__}: {exc}")
+            return 0
+        log.warning("screen.batch: a batch of %d failed (%s); screening them one by one", len(items),
+                    type(exc).__name__)
+        return sum(screen_items(client, [item]) for item in items)
+
+
+def _screen(client: redis.Redis, items: list[dict[str, Any]]) -> int:
+    settings = get_settings()
+    with session_scope() as db:
+        result = screen.screen_batch(items, screener=get_screener(), db=db, client=client, settings=settings)
+    published = screen.publish(client, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
+    enqueue_context([{"platform": s.event["platform"], "event_id": s.event["event_id"]}
+                     for s in published if s.status == "needs_review"])
+    _record(published, len(items))
+    return len(published)
+
+
+def _record(published: list[screen.Screened], batch: int) -> None:
     now_ms = time.time() * 1000
-    for item in screened:
+    metrics.SCREEN_BATCH_EVENTS.observe(batch)
+    for item in published:
         metrics.INGEST_TO_SCREENED.observe(max(0.0, now_ms - item.received_at_ms))
         metrics.EVENTS_PROCESSED.labels("screen", item.status).inc()
 
 
-def _give_up(client: redis.Redis, items: list[dict[str, Any]], exc: BaseException) -> None:
-    metrics.EVENTS_PROCESSED.labels("screen", "dead_letter").inc(len(items))
-    try:
-        streams.dead_letter(client, stage="screen", error=f"{type(exc).__name__}: {exc}", items=items,
-                            maxlen=get_settings().STREAM_MAXLEN)
-    except redis.RedisError:
-        log.exception("could not write %d events to %s", len(items), streams.DLQ_ERRORS)
+def _give_up(client: redis.Redis, entries: list[tuple[str, Any]], error: str) -> None:
+    """Dead-letter and acknowledge: the evidence is kept in events:dlq_errors with its reason."""
+    metrics.EVENTS_PROCESSED.labels("screen", "dead_letter").inc(len(entries))
+    settings = get_settings()
+    streams.dead_letter(client, stage="screen", error=error, items=[item for _, item in entries],
+                        maxlen=settings.STREAM_MAXLEN)
+    client.xack(streams.RAW, streams.SCREENING_GROUP, *[sid for sid, _ in entries])

@@ -56,6 +56,9 @@ class QueueCollector:
         stream = GaugeMetricFamily("safety_stream_length", "Entries per Redis stream", labels=["stream"])
         lag = GaugeMetricFamily("safety_consumer_lag", "Entries not yet delivered to a stream consumer group",
                                 labels=["stream", "group"])
+        pending = GaugeMetricFamily("safety_consumer_pending",
+                                    "Entries delivered to a consumer group and not yet acknowledged",
+                                    labels=["stream", "group"])
         try:
             pipe = get_redis().pipeline(transaction=False)
             for name in QUEUES:
@@ -72,9 +75,11 @@ class QueueCollector:
         for name in streams.ALL:
             for group in _groups(name):
                 lag.add_metric([name, group["name"]], group.get("lag") or 0)
+                pending.add_metric([name, group["name"]], group.get("pending") or 0)
         yield queue
         yield stream
         yield lag
+        yield pending
 
 
 def _groups(stream: str) -> list[dict]:

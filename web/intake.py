@@ -1,4 +1,9 @@
-"""What every way in shares once events are validated: rate limit, dedup, mirror, enqueue."""
+"""What every way in shares once events are validated: rate limit, dedup, mirror, wake a reader.
+
+Accepted events are queued by the XADD itself (``events:raw`` is read by the screening workers'
+consumer group); the web sends a ``screen.batch`` message only when the ingest script says no
+reader is awake, not one per request.
+"""
 
 from __future__ import annotations
 
@@ -27,19 +32,18 @@ def accept(bucket: str, events: list[dict[str, Any]]) -> dict[str, Any]:
         retry_s = max(1, -(-result.retry_after_ms // 1000))
         raise TooManyRequests(description=f"Rate limit exceeded; retry in {retry_s} s.",
                               response=Response(headers={"Retry-After": str(retry_s)}))
+    if result.wake:
+        _wake()
     return {"accepted": [a["event"]["event_id"] for a in result.accepted], "duplicates": result.duplicates,
-            "queued": _enqueue(result.accepted)}
+            "queued": True}
 
 
-def _enqueue(accepted: list[dict[str, Any]]) -> bool:
-    """Queue the batch; on failure the events are already durable in events:raw and the sweeper requeues them."""
-    if not accepted:
-        return True
-    from tasks.celery_app import enqueue_screening
+def _wake() -> None:
+    """The events are queued already (in the stream); a lost wake only delays them until the wake
+    key expires or beat's keepalive runs, so a broker error is logged, not answered with an error."""
+    from tasks.celery_app import wake_screening
 
     try:
-        enqueue_screening([{"event": a["event"], "received_at": a["received_at"]} for a in accepted])
+        wake_screening()
     except Exception:  # the broker can fail independently of the stream write
-        log.exception("could not enqueue %d accepted events; the sweeper will pick them up", len(accepted))
-        return False
-    return True
+        log.exception("could not wake a screening worker; the keepalive will")

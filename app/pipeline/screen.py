@@ -9,7 +9,10 @@ Order matters for idempotency (acks_late redelivers a batch whose worker died):
    message in a heating session, from a repeat targeter or in a pile-on (app/sessions.py);
 4. write events, authors, session snapshots and alerts in one transaction;
 5. only after the commit, mirror to ``events:screened`` (and ``events:reasoning_queue`` for risky
-   events, ``events:alerts`` for alerts): a reader never sees a row that is not there.
+   events, ``events:alerts`` for alerts): a reader never sees a row that is not there. Items read
+   from the ``events:raw`` consumer group are acknowledged in the same Redis call that mirrors them
+   (app.streams.Mirror), so an event committed by a reader that died before mirroring it is still
+   pending, and whoever claims it mirrors the row PostgreSQL holds (``BatchResult.stored``).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import hashlib
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -64,13 +67,16 @@ class Screened:
     status: str
     embedding: list[float] | None = None
     embedding_model: str | None = None
+    stream_id: str | None = None  # its events:raw entry, when read through the consumer group
 
 
 @dataclass(frozen=True)
 class BatchResult:
-    screened: list[Screened]
+    screened: list[Screened]  # screened and written by this batch
     sessions: dict[str, dict[str, Any]]
     alerts: list[dict[str, Any]]
+    stored: list[Screened] = field(default_factory=list)  # screened before (a claimed entry): mirror as stored
+    acks: list[str] = field(default_factory=list)  # entries of events screened and mirrored before
 
 
 def prediction_dict(event_id: str, result: Screening, elapsed_ms: float) -> dict[str, Any]:
@@ -158,8 +164,14 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes."""
     done = already_screened(db, [i["event"] for i in items])
     todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
+    kept = {id(i) for i in todo}
+    # An entry claimed from a dead reader may have been committed but never mirrored: mirror the
+    # stored row. Any other entry of an event already screened is a duplicate: acknowledge it.
+    again = [i for i in items if id(i) not in kept and i.get("claimed") and _key(i) in done]
+    acks = [i["stream_id"] for i in items if id(i) not in kept and i.get("stream_id")
+            and not (i.get("claimed") and _key(i) in done)]
     if not todo:
-        return BatchResult([], {}, [])
+        return BatchResult([], {}, [], stored=screen_store.load_screened(db, again), acks=acks)
     events = [i["event"] for i in todo]
     # One Redis round trip before the model: log the turns (and find the one each message answers)
     # and read the authors' cached standing.
@@ -177,42 +189,51 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     threshold = settings.SCREENING_THRESHOLD
     screened = [Screened(i["event"], int(i["received_at"]), p,
                          "needs_review" if p["risk_score"] >= threshold else "screened", r.embedding,
-                         r.embedding_model)
+                         r.embedding_model, i.get("stream_id"))
                 for i, p, r in zip(todo, predictions, raw, strict=True)]
     sessions = {sid: r.contract for sid, r in results.items()}
     alerts = alert_rows(results, {e["session_id"]: e["platform"] for e in events})
     now = datetime.now(UTC)
-    screen_store.save_events(db, screened, now)
+    written = screen_store.save_events(db, screened, now)
+    if len(written) < len(screened):  # another reader committed some of them meanwhile: theirs stands
+        again += [i for i in todo if _key(i) not in written]
+        screened = [item for item in screened if (item.event["platform"], item.event["event_id"]) in written]
     totals = screen_store.save_authors(db, screened, now)
     screen_store.save_sessions(db, {sid: r.contract for sid, r in results.items() if r.snapshot})
     screen_store.save_alerts(db, alerts)
     standing.refresh(client, totals)
-    return BatchResult(screened, sessions, alerts)
+    return BatchResult(screened, sessions, alerts, stored=screen_store.load_screened(db, again), acks=acks)
 
 
-def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> None:
-    """Mirror the committed batch into the streams (and cache embeddings for the context stage)."""
-    if not result.screened:
-        return
+def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> list[Screened]:
+    """Mirror the committed batch into the streams (and cache embeddings for the context stage),
+    acknowledging consumer-group entries in the same call. Returns what this call mirrored: an
+    entry acknowledged meanwhile by another reader is theirs to mirror, never mirrored twice."""
+    items = result.screened + result.stored
+    if not items and not result.acks:
+        return []
     pipe = client.pipeline(transaction=False)
+    mirror = streams.Mirror(client)
     screened_at = int(time.time() * 1000)
-    for item in result.screened:
+    for item in items:
         e = item.event
         session = result.sessions.get(e["session_id"], {})
         data = {"event": e, "risk_prediction": item.prediction, "status": item.status,
                 "session": {"session_id": e["session_id"], "escalation_score": session.get("escalation_score"),
                             "message_count": session.get("message_count")}}
-        fields = streams.entry(e["event_id"], e["platform"], data,
-                               received_at=item.received_at_ms, screened_at=screened_at)
-        streams.add_many(pipe, streams.SCREENED, [fields], maxlen)
-        if item.status == "needs_review":
-            streams.add_many(pipe, streams.REASONING_QUEUE, [fields], maxlen)
+        mirror.add(item.stream_id, e["event_id"], e["platform"], json.dumps(data, separators=(",", ":")),
+                   item.received_at_ms, screened_at, item.status == "needs_review")
         if item.embedding is not None:
             pipe.set(f"embedding:{e['event_id']}", _pack(item.embedding, item.embedding_model), ex=embedding_ttl_s)
+    for stream_id in result.acks:
+        mirror.add(stream_id)
+    mirror.run(pipe, maxlen)
     for alert in result.alerts:
         streams.add_many(pipe, streams.ALERTS, [streams.entry(alert["event_id"] or "", alert["platform"], alert)],
                          maxlen)
-    pipe.execute()
+    replies = pipe.execute()
+    mine = replies[sum(item.embedding is not None for item in items)]
+    return [item for item, flag in zip(items, mine, strict=False) if int(flag) == 1]
 
 
 def _pack(embedding: Sequence[float], model: str | None) -> str:
@@ -220,6 +241,10 @@ def _pack(embedding: Sequence[float], model: str | None) -> str:
     stage reuses the vector only when it embeds with the same model."""
     return json.dumps({"model": model, "dim": len(embedding), "vector": [round(float(x), 6) for x in embedding]},
                       separators=(",", ":"))
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str]:
+    return item["event"]["platform"], item["event"]["event_id"]
 
 
 def _unique(items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

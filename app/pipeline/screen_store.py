@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal
+from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session as DbSession
 
@@ -31,10 +31,13 @@ def ms_to_dt(ms: int | float) -> datetime:
 
 def _events_upsert():  # type: ignore[no-untyped-def]
     stmt = insert(Event.__table__)
+    # RETURNING names the rows this statement wrote: a row another reader screened meanwhile is
+    # left as it is and not returned (see app.pipeline.screen: only written rows are mirrored).
     return stmt.on_conflict_do_update(
         index_elements=["platform", "event_id"],
         set_={col: stmt.excluded[col] for col in PREDICTION_COLUMNS},
-        where=Event.__table__.c.status == "received")
+        where=Event.__table__.c.status == "received",
+    ).returning(Event.__table__.c.platform, Event.__table__.c.event_id)
 
 
 def _authors_upsert():  # type: ignore[no-untyped-def]
@@ -67,8 +70,36 @@ SESSIONS_UPSERT = _sessions_upsert()
 ALERTS_INSERT = insert(Alert.__table__).on_conflict_do_nothing(index_elements=["alert_id"])
 
 
-def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> None:
-    db.connection().execute(EVENTS_UPSERT, [_event_row(item, now) for item in screened])
+def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> set[tuple[str, str]]:
+    """Insert (or complete a ``received`` row); returns the (platform, event_id) actually written."""
+    if not screened:
+        return set()
+    rows = db.connection().execute(EVENTS_UPSERT, [_event_row(item, now) for item in screened])
+    return {(platform, event_id) for platform, event_id in rows}
+
+
+def load_screened(db: DbSession, items: Sequence[dict[str, Any]]) -> list[Screened]:
+    """The stored outcome of already screened events, to mirror as PostgreSQL holds it; ``items``
+    are queue items ({"event", "received_at", "stream_id"})."""
+    from app.pipeline.screen import Screened
+
+    if not items:
+        return []
+    events = Event.__table__
+    keys = [(i["event"]["platform"], i["event"]["event_id"]) for i in items]
+    rows = {(r.platform, r.event_id): r for r in db.execute(
+        select(events).where(tuple_(events.c.platform, events.c.event_id).in_(keys)))}
+    out = []
+    for item, key in zip(items, keys, strict=True):
+        row = rows.get(key)
+        if row is None or row.status == "received":
+            continue
+        prediction = {"event_id": row.event_id, "risk_score": row.risk_score, "risk_category": row.risk_category,
+                      "confidence": row.confidence, "flags": list(row.flags or []),
+                      "screening_time_ms": row.screening_time_ms, "model_version": row.model_version}
+        out.append(Screened(item["event"] | {"session_id": row.session_id}, int(item["received_at"]), prediction,
+                            row.status, stream_id=item.get("stream_id")))
+    return out
 
 
 def _event_row(item: Screened, now: datetime) -> dict[str, Any]:

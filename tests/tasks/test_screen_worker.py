@@ -15,7 +15,6 @@ import psycopg2
 import pytest
 
 from app import streams
-from app.pipeline.ingest import dedup_key
 from tests.conftest import ROOT, _psycopg_dsn, make_event
 
 HARASSMENT = "you are a worthless idiot, nobody wants you here, just kill yourself"
@@ -59,7 +58,7 @@ class Worker:
 def worker_env(settings_map: dict[str, str]) -> dict[str, str]:
     from app.config import Settings
 
-    env = {**os.environ, **settings_map, "CELERY_VISIBILITY_TIMEOUT": "3"}
+    env = {**os.environ, **settings_map, "CELERY_VISIBILITY_TIMEOUT": "3", "SCREENING_RECLAIM_IDLE_MS": "1000"}
     env["CELERY_BROKER_URL"] = Settings.from_mapping(settings_map).broker_url
     return env
 
@@ -129,21 +128,33 @@ def test_session_and_author_snapshots_reach_postgres(client, auth, services, scr
     assert users == [("user0", 2, 0), ("user1", 2, 2)]
 
 
-def test_a_replayed_delivery_is_not_screened_twice(client, auth, rds, screening_worker):
-    from tasks.celery_app import enqueue_screening
+def raw_group(rds) -> dict:  # type: ignore[no-untyped-def]
+    return next(g for g in rds.xinfo_groups(streams.RAW) if g["name"] == streams.SCREENING_GROUP)
+
+
+def drained(rds) -> bool:  # type: ignore[no-untyped-def]
+    group = raw_group(rds)
+    return group["pending"] == 0 and group["lag"] == 0
+
+
+def test_a_duplicate_entry_is_acknowledged_and_not_screened_again(client, auth, rds, screening_worker):
+    from tasks.celery_app import wake_screening
 
     client.post("/v1/events/ingest", json=make_event(5, content=HARASSMENT), headers=auth)
     wait_for(lambda: status_of(client, auth, "evt-5") == "needs_review", what="first screening")
     [(_, fields)] = rds.xrange(streams.RAW)
-    enqueue_screening([{"event": json.loads(fields["data"]), "received_at": int(fields["received_at"])}])
-    wait_for(lambda: rds.llen("screening") == 0 and not rds.hlen("unacked"), what="redelivery consumed")
-    time.sleep(0.5)
+    rds.xadd(streams.RAW, fields)  # the same event in the stream twice (a replayed window)
+    wake_screening()
+    wait_for(lambda: drained(rds), what="the copy read and acknowledged")
     assert rds.xlen(streams.SCREENED) == 1
     assert rds.xlen(streams.REASONING_QUEUE) == 1
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(client, auth, rds, services, worker_env, tmp_path):
-    """Hold a lock so the worker blocks inside the task, kill the whole worker, start another."""
+    """Hold a lock so the worker blocks inside the task, kill -9 the whole worker, start another:
+    it claims the dead reader's entry once idle and screens it once."""
+    from tasks.celery_app import wake_screening
+
     conn = psycopg2.connect(_psycopg_dsn(services["DATABASE_URL"]))
     cur = conn.cursor()
     cur.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")  # the worker's insert will wait on this
@@ -163,48 +174,98 @@ def test_a_worker_killed_mid_batch_loses_nothing(client, auth, rds, services, wo
     finally:
         conn.rollback()
         conn.close()
-    # The message waits, unacknowledged, in kombu's "unacked" set. A worker restores such messages
-    # when it starts and then every 100 s, and only those delivered more than the visibility
-    # timeout ago (3 s here): start the second worker once that has passed, as a restarted worker
-    # in production finds them.
-    [(_, delivered_at)] = rds.zrange("unacked_index", 0, -1, withscores=True)
-    time.sleep(max(0.0, delivered_at + 3.5 - time.time()))
+    assert raw_group(rds)["pending"] == 1  # held by the dead reader
     second = Worker(worker_env, "screening", tmp_path / "second.log").start()
     try:
-        wait_for(lambda: status_of(client, auth, "evt-8") == "needs_review", timeout_s=60,
-                 what="the unacknowledged batch redelivered and screened")
+        def claimed() -> bool:
+            wake_screening()  # what beat's keepalive does every second
+            return status_of(client, auth, "evt-8") == "needs_review"
+        wait_for(claimed, timeout_s=60, what="the dead reader's entry claimed and screened")
+        wait_for(lambda: drained(rds), what="the entry acknowledged")
     finally:
         second.stop()
+    assert [f["event_id"] for _, f in rds.xrange(streams.SCREENED)] == ["evt-8"]
+    assert [f["event_id"] for _, f in rds.xrange(streams.REASONING_QUEUE)] == ["evt-8"]
 
 
-def test_a_batch_that_fails_for_good_goes_to_the_dead_letter_stream(rds, settings, worker_env, tmp_path):
+def test_an_event_committed_but_never_mirrored_is_mirrored_once_by_its_claimer(client, auth, rds, settings,
+                                                                               screening_worker):
+    """A reader killed between its commit and its mirror: the row is in PostgreSQL, the entry still
+    pending. Whoever claims it mirrors the stored row, so the audit stream has no hole."""
+    from app.db import session_scope
+    from app.pipeline import screen
+    from tasks.celery_app import wake_screening
+    from tasks.screen import decode, get_screener
+
+    rds.set("screen:wake", "1", px=60_000)  # no wake goes out: the "dead" reader below takes the entry
+    client.post("/v1/events/ingest", json=make_event(6, content=HARASSMENT), headers=auth)
+    [(_, entries)] = rds.xreadgroup(streams.SCREENING_GROUP, "dead-reader", {streams.RAW: ">"}, count=10)
+    items, _ = decode(list(entries), claimed=False)
+    with session_scope() as db:  # committed, then the process "dies" before screen.publish
+        screen.screen_batch(items, screener=get_screener(), db=db, client=rds, settings=settings)
+    assert status_of(client, auth, "evt-6") == "needs_review" and rds.xlen(streams.SCREENED) == 0
+
+    def mirrored() -> bool:
+        wake_screening()
+        return drained(rds)
+    wait_for(mirrored, timeout_s=60, what="the pending entry claimed and mirrored")
+    [(_, fields)] = rds.xrange(streams.SCREENED)
+    entry = streams.decode(fields)
+    assert entry["event_id"] == "evt-6" and entry["data"]["status"] == "needs_review"
+    assert entry["data"]["risk_prediction"]["risk_score"] >= 0.7
+    assert [f["event_id"] for _, f in rds.xrange(streams.REASONING_QUEUE)] == ["evt-6"]
+
+
+def test_screening_batches_show_in_task_events_with_their_counts(client, auth, rds, settings, screening_worker):
+    """What Flower reads: a task-succeeded event per screen.batch, its result the events screened."""
+    import threading
+
     from tasks.celery_app import app as celery
-    from tasks.celery_app import enqueue_screening
 
-    celery.conf.broker_url = settings.broker_url
-    broken = {"event": {"event_id": "bad-1", "platform": "web"}, "received_at": 1}  # no content: a bug upstream
-    enqueue_screening([broken])
-    worker = Worker(worker_env, "screening", tmp_path / "w.log").start()
-    try:
-        [(_, fields)] = wait_for(lambda: rds.xrange(streams.DLQ_ERRORS), what="dead letter")
-    finally:
-        worker.stop()
+    seen: list[dict] = []
+    with celery.connection_for_read() as conn:
+        receiver = celery.events.Receiver(conn, handlers={"task-succeeded": seen.append,
+                                                          "task-received": seen.append})
+        thread = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
+                                  daemon=True)
+        thread.start()
+        time.sleep(1.0)  # the receiver's queue is bound before the first task runs
+        events = [make_event(n, author_id=f"a{n}") for n in range(3)]
+        client.post("/v1/events/ingest", json={"events": events}, headers=auth)
+        wait_for(lambda: rds.xlen(streams.SCREENED) == 3, what="the batch screened")
+        wait_for(lambda: sum(int(e.get("result") or 0) for e in seen if e["type"] == "task-succeeded") >= 3,
+                 what="task-succeeded events counting 3 events")
+        receiver.should_stop = True
+    names = {e.get("name") for e in seen if e["type"] == "task-received"}
+    assert names == {"screen.batch"}
+
+
+def test_a_bad_event_goes_to_the_dead_letter_stream_and_its_batch_is_screened(client, auth, rds, settings,
+                                                                              screening_worker):
+    from tasks.celery_app import wake_screening
+
+    rds.set("screen:wake", "1", px=60_000)  # hold the reader back until both entries are in
+    client.post("/v1/events/ingest", json=make_event(1), headers=auth)
+    broken = {"event_id": "bad-1", "platform": "web"}  # no content: a bug upstream
+    rds.xadd(streams.RAW, {"event_id": "bad-1", "platform": "web", "received_at": "1",
+                           "data": json.dumps(broken)})
+    rds.delete("screen:wake")
+    wake_screening()
+    [(_, fields)] = wait_for(lambda: rds.xrange(streams.DLQ_ERRORS), what="dead letter")
     entry = streams.decode(fields)
     assert entry["event_id"] == "bad-1"
     assert entry["data"]["stage"] == "screen" and "KeyError" in entry["data"]["error"]
+    wait_for(lambda: drained(rds), what="both entries acknowledged")
+    assert [f["event_id"] for _, f in rds.xrange(streams.SCREENED)] == ["evt-1"]
 
 
-def test_sweeper_requeues_an_accepted_event_whose_message_was_lost(client, auth, rds, services, settings):
+def test_sweeper_wakes_a_reader_for_waiting_entries_and_forgets_gone_consumers(client, auth, rds):
     from app import maintenance
-    from app.db import session_scope
 
     client.post("/v1/events/ingest", json=make_event(9), headers=auth)
-    rds.delete("screening")  # the broker lost the message; the stream still has the event
-    assert rds.get(dedup_key("web", "evt-9"))
-    queued: list[list[dict]] = []
-    with session_scope() as db:
-        assert maintenance.sweep(rds, db, queued.append, grace_s=0, now_ms=int(time.time() * 1000) + 1) == 1
-    assert [item["event"]["event_id"] for item in queued[0]] == ["evt-9"]
-    with session_scope() as db:  # the checkpoint moved: a second sweep finds nothing new
-        assert maintenance.sweep(rds, db, queued.append, grace_s=0, now_ms=int(time.time() * 1000) + 1) == 0
-
+    rds.delete("screening")  # the broker lost the wake; the entry waits in the group
+    rds.xgroup_createconsumer(streams.RAW, streams.SCREENING_GROUP, "gone-1234")
+    wakes: list[int] = []
+    assert maintenance.sweep(rds, lambda: wakes.append(1), forget_after_s=0) == 1
+    assert wakes == [1]
+    assert rds.xinfo_consumers(streams.RAW, streams.SCREENING_GROUP) == []

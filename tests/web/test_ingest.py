@@ -24,7 +24,8 @@ def test_single_event_is_accepted_mirrored_and_queued(client, auth, rds):
     data = json.loads(fields["data"])
     assert data["session_id"] == "web:lobby"
     assert data["metadata"]["timestamp"].endswith("+00:00")
-    assert rds.llen("screening") == 1  # one Celery message for the request
+    assert rds.llen("screening") == 1  # one Celery message to wake a reader
+    assert [g["name"] for g in rds.xinfo_groups(streams.RAW)] == [streams.SCREENING_GROUP]
 
 
 def test_batch_is_one_queue_message_and_duplicates_are_reported(client, auth, rds):
@@ -39,6 +40,17 @@ def test_batch_is_one_queue_message_and_duplicates_are_reported(client, auth, rd
     again = post(client, {"events": events[:2]}, auth).get_json()
     assert again["accepted"] == [] and again["duplicates"] == ["evt-0", "evt-1"]
     assert rds.xlen(streams.RAW) == 5 and rds.llen("screening") == 1  # a duplicate is never queued again
+    more = post(client, {"events": [make_event(7)]}, auth).get_json()
+    assert more["accepted"] == ["evt-7"] and rds.llen("screening") == 1  # a reader is woken already
+
+
+def test_a_wake_is_sent_again_once_a_reader_has_started(client, auth, rds):
+    from app.pipeline.ingest import WAKE_KEY
+
+    post(client, make_event(1), auth)
+    rds.delete(WAKE_KEY)  # what screen.batch does when it starts
+    post(client, make_event(2), auth)
+    assert rds.llen("screening") == 2
 
 
 def test_same_id_on_another_platform_is_a_different_event(client, auth):
