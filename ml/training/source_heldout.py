@@ -42,6 +42,7 @@ from ml.training.metrics import binary_metrics
 THRESHOLD = 0.7
 CONFIDENT = 0.9
 RESULTS = Path("var/eval")
+MEAN_KEYS = ("precision", "recall", "fpr", "auc", "confident_fp", "auto_fp_share", "auto_recall", "to_review")
 # Recipes of the fine-tuned family, as the module settings of ml.training.train_finetune they set.
 RECIPES: dict[str, dict[str, Any]] = {
     "v4": {"SHARE": {"davidson": 0.12, "toxichat": 0.14, "diasafety": 0.12, "convabuse": 0.14, "synthetic": 0.48,
@@ -73,12 +74,26 @@ def _from(row: Example, source: str) -> bool:
     return row.source == source or (source == "convabuse" and row.source == "convabuse_agent")
 
 
-def metrics(rows: Sequence[Example], risk: np.ndarray, threshold: float = THRESHOLD) -> dict[str, Any]:
+def metrics(rows: Sequence[Example], risk: np.ndarray, uncertain: np.ndarray | None = None,
+            threshold: float = THRESHOLD) -> dict[str, Any]:
+    """Binary metrics at ``threshold``; the share of non-abusive messages scored >= CONFIDENT; and,
+    for a screener that abstains (``uncertain``: flagged model_uncertain, so a person decides),
+    which flagged messages could be sanctioned automatically: ``auto_fp_share`` is the share of
+    those that are not abusive, ``auto_recall`` the share of abusive messages among them."""
     truth = np.array([row.label not in BENIGN for row in rows])
-    out = binary_metrics(truth, risk, threshold).as_dict()
+    out: dict[str, Any] = binary_metrics(truth, risk, threshold).as_dict()
     benign = ~truth
-    out["confident_fp"] = round(float(np.mean(risk[benign] >= CONFIDENT)), 4) if benign.any() else float("nan")
+    out["confident_fp"] = _mean(risk[benign] >= CONFIDENT)
+    if uncertain is not None:
+        auto = (risk >= threshold) & ~uncertain
+        out["auto_fp_share"] = _mean(benign[auto])
+        out["auto_recall"] = _mean(auto[truth])
+        out["to_review"] = _mean(uncertain[risk >= threshold])
     return out
+
+
+def _mean(values: np.ndarray) -> float:
+    return round(float(np.mean(values)), 4) if len(values) else float("nan")
 
 
 # --- families ---------------------------------------------------------------------------------------
@@ -146,13 +161,15 @@ class TorchScreener(Screener):
 
 # --- the run ----------------------------------------------------------------------------------------
 
-def score(screener: Screener, rows: Sequence[Example]) -> np.ndarray:
-    out = []
+def score(screener: Screener, rows: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+    """Risk of every row through the runtime, and whether it came back model_uncertain."""
+    risk, uncertain = [], []
     for start in range(0, len(rows), 256):
         chunk = rows[start:start + 256]
-        out.extend(result.risk_score for result in screener.screen([row.text for row in chunk],
-                                                                    [row.context for row in chunk]))
-    return np.array(out)
+        for result in screener.screen([row.text for row in chunk], [row.context for row in chunk]):
+            risk.append(result.risk_score)
+            uncertain.append("model_uncertain" in result.flags)
+    return np.array(risk), np.array(uncertain, dtype=bool)
 
 
 def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: Sequence[str],
@@ -175,11 +192,11 @@ def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: S
         _progress(f"fold {index}/{len(all_folds)}: {fold.source} held out ({len(fold.test)} messages; "
                   f"training on {len(fold.train)}), {(time.perf_counter() - started) / 60:.1f} min so far")
         for name, build in candidates.items():
-            table.setdefault(name, {})[fold.source] = metrics(fold.test, score(build(fold), fold.test))
+            table.setdefault(name, {})[fold.source] = metrics(fold.test, *score(build(fold), fold.test))
         in_source = [row for row in fold.test if split_of(row.group) == "heldout"]
         for name in shipped:
             table.setdefault(f"{name} (in-source)", {})[fold.source] = metrics(
-                in_source, score(Screener.load(name), in_source))
+                in_source, *score(Screener.load(name), in_source))
         if baselines:
             from ml.training.baselines import load_baselines
 
@@ -188,8 +205,9 @@ def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: S
                 risk = np.concatenate([baseline.risk(texts[i:i + 256]) for i in range(0, len(texts), 256)])
                 table.setdefault(baseline.name, {})[fold.source] = metrics(fold.test, risk)
     for per_source in table.values():
+        keys = [key for key in MEAN_KEYS if all(key in m for m in per_source.values())]
         per_source["mean"] = {key: round(float(np.nanmean([m[key] for m in per_source.values()])), 4)
-                              for key in ("precision", "recall", "fpr", "auc", "confident_fp")}
+                              for key in keys}
     _progress(f"done in {(time.perf_counter() - started) / 60:.1f} min")
     return table
 
@@ -199,14 +217,18 @@ def _minilm(recipe: str, samples: int, seed: int) -> Callable[[Fold], Screener]:
 
 
 def format_table(table: dict[str, dict[str, Any]], threshold: float = THRESHOLD) -> str:
-    lines = [f"source-held-out, threshold {threshold} (confident FP: non-abusive scored >= {CONFIDENT})",
+    lines = [f"source-held-out, threshold {threshold}. confFP: non-abusive scored >= {CONFIDENT}; "
+             "autoFP: non-abusive share of what could be sanctioned automatically (flagged, not "
+             "model_uncertain); autoR: abusive messages in it; review: flagged but model_uncertain",
              f"{'scorer':36} {'source':10} {'n':>6} {'pos':>5} {'prec':>6} {'recall':>6} {'fpr':>6} "
-             f"{'auc':>6} {'confFP':>6}"]
+             f"{'auc':>6} {'confFP':>6} {'autoFP':>6} {'autoR':>6} {'review':>6}"]
     for scorer, per_source in table.items():
         for source, m in per_source.items():
+            extra = " ".join(f"{m[key]:6.3f}" if key in m else f"{'-':>6}"
+                             for key in ("auto_fp_share", "auto_recall", "to_review"))
             lines.append(f"{scorer:36} {source:10} {m.get('n', ''):>6} {m.get('positives', ''):>5} "
                          f"{m['precision']:6.3f} {m['recall']:6.3f} {m['fpr']:6.3f} {m['auc']:6.3f} "
-                         f"{m['confident_fp']:6.3f}")
+                         f"{m['confident_fp']:6.3f} {extra}")
     return "\n".join(lines)
 
 
