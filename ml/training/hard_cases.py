@@ -133,6 +133,22 @@ HARD_CASES: list[HardCase] = [
 ]
 
 
+# The examples of issue 13, tried through POST /v1/screen by a new user: ordinary game chat and
+# friendly banter the shipped minilm-v4 called severe, and insults in game chat it let through.
+HARD_CASES += [
+    *_cases("issue13_ordinary_game_chat", False, (
+        "go finish it im afk", "gg wp commend me", "stay afk then", "finish him", "nise play",
+    )),
+    *_cases("issue13_friendly_banter", False, ("lol you absolute idiot, nice shot",)),
+    HardCase("issue13_friendly_banter", "lol you absolute idiot, nice shot", False,
+             context=("that was the best round we've played all week",)),
+    *_cases("issue13_game_insult", True, ("wtf this team bunch of clowns", "noob jungler")),
+    *_cases("issue13_game_insult", True, ("why do you always feed, uninstall",), "targeted_harassment"),
+    *_cases("issue13_sexist_game_insult", True, (
+        "you play like a girl", "go back to the kitchen", "people like you should stick to cooking, not ranked",
+    ), "hate"),
+]
+
 # The challenge suite: a larger, independent set of functional tests (in the spirit of HateCheck)
 # for estimating how the screener generalises to unseen public data. Written without looking at the
 # training templates, never trained on, never tuned against: ml.training.evaluate reports it per group only.

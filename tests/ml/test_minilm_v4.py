@@ -120,7 +120,11 @@ def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str,
 # (minilm-v2, which read messages alone, passed the small talk and missed "proud fag, prouder gamer".)
 KNOWN_HARD_CASE_MISSES = {"she only got mod because of diversity quotas", "not bad for a girl, i guess", "gg all",
                           "good morning all, coffee first", "brb, grabbing food",
-                          "ok so what is everyone playing tonight"}
+                          "ok so what is everyone playing tonight",
+                          # issue 13's examples, as minilm-v4 reads them
+                          "go finish it im afk", "gg wp commend me", "nise play", "lol you absolute idiot, nice shot",
+                          "wtf this team bunch of clowns", "noob jungler", "why do you always feed, uninstall",
+                          "you play like a girl", "go back to the kitchen"}
 
 
 def test_hard_case_suite_passes_but_for_known_misses(screener: Screener) -> None:
