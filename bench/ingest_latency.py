@@ -2,6 +2,13 @@
 
     make bench                      # 3 runs of each phase; BENCH_RUNS, BENCH_RATE, BENCH_SECONDS override
     python -m bench.ingest_latency --runs 1 --seconds 10
+    python -m bench.ingest_latency --root /tmp/base --screening-prefetch 32   # the same load on another tree
+
+Phases per run: single events paced at ``--rate`` (wrk, when installed, with a per-connection delay;
+else a Python open-loop sender), single events as fast as wrk can send them (``--max-single``), and
+batches of ``--batch`` from four Python clients. ``--root`` starts the stack from another checkout
+(a ``git worktree`` of the commit before a change), so before/after run under the same load,
+interleaved, on the same noisy machine.
 
 Latency is read from the stream itself: every ``events:screened`` entry carries ``received_at``
 (the webhook accepted it) and ``screened_at`` (the screening worker published it), both in epoch
@@ -15,6 +22,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -28,6 +36,7 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+STACK_ROOT = ROOT  # --root: the tree whose web and workers are measured
 PORT = int(os.environ.get("BENCH_PORT", "8011"))
 KEY = "bench-key"
 MESSAGES = ["gg everyone, that was close", "lol that play was sick", "you are a worthless idiot",
@@ -37,8 +46,8 @@ MESSAGES = ["gg everyone, that was close", "lol that play was sick", "you are a 
 class Stack:
     """Embedded PostgreSQL + Redis, migrations, gunicorn and screening workers, all torn down on exit."""
 
-    def __init__(self, workdir: Path, screening_concurrency: int) -> None:
-        self.workdir, self.concurrency = workdir, screening_concurrency
+    def __init__(self, workdir: Path, screening_concurrency: int, prefetch: int = 1) -> None:
+        self.workdir, self.concurrency, self.prefetch = workdir, screening_concurrency, prefetch
         self.services: list = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
@@ -65,18 +74,18 @@ class Stack:
         return self
 
     def _start(self, env: dict[str, str]) -> None:
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
+        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=STACK_ROOT, env=env, check=True,
                        capture_output=True)
         bin_dir = Path(sys.executable).parent
         logs = (self.workdir / "stack.log").open("ab")
         self.procs.append(subprocess.Popen(
             [str(bin_dir / "gunicorn"), "--config", "gunicorn.conf.py", "wsgi:app", "--bind", f"127.0.0.1:{PORT}"],
-            cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
+            cwd=STACK_ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         self.procs.append(subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", "screening",
-             "--concurrency", str(self.concurrency), "--prefetch-multiplier", "1",
+             "--concurrency", str(self.concurrency), "--prefetch-multiplier", str(self.prefetch),
              "--loglevel", os.environ.get("BENCH_WORKER_LOGLEVEL", "WARNING"), "--without-gossip",
-             "--without-mingle"], cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
+             "--without-mingle"], cwd=STACK_ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -106,6 +115,54 @@ class Stack:
                 proc.kill()
         for service in reversed(self.services):
             service.stop()
+
+
+class Profiler:
+    """py-spy on gunicorn and the screening worker (with their children) and CPU seconds of every
+    process of the stack (Redis and PostgreSQL included) over one phase."""
+
+    def __init__(self, stack: Stack, out: Path, seconds: float) -> None:
+        import psutil
+
+        self.stack, self.out = stack, out
+        out.mkdir(parents=True, exist_ok=True)
+        self.before = self._cpu(psutil)
+        spy = str(Path(sys.executable).parent / "py-spy")
+        self.spies = [subprocess.Popen(
+            [spy, "record", "--format", "raw", "--subprocesses", "--nonblocking", "-r", "100",
+             "-d", str(int(seconds)), "-p", str(proc.pid), "-o", str(out / f"{name}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for name, proc in zip(("web", "worker"), stack.procs, strict=False)]
+
+    def _cpu(self, psutil) -> dict[str, float]:  # type: ignore[no-untyped-def]
+        totals: dict[str, float] = {}
+        workdir = str(self.stack.workdir)
+        roots = {p.pid: name for name, p in zip(("web", "worker"), self.stack.procs, strict=False)}
+        procs = [p.info for p in psutil.process_iter(["pid", "ppid", "name", "cmdline", "cpu_times"])]
+        for info in procs:  # the embedded servers name this bench's folder on their command line
+            if info["pid"] not in roots and workdir in " ".join(info["cmdline"] or []):
+                roots[info["pid"]] = "redis" if "redis" in (info["name"] or "") else "postgres"
+        for info in procs:
+            name = roots.get(info["pid"]) or roots.get(info["ppid"])
+            if name and info["cpu_times"]:
+                totals[name] = totals.get(name, 0.0) + info["cpu_times"].user + info["cpu_times"].system
+        return totals
+
+    def finish(self, events: int) -> None:
+        import psutil
+
+        for spy in self.spies:
+            spy.wait(120)
+        after = self._cpu(psutil)
+        cpu = {name: round((after.get(name, 0) - self.before.get(name, 0)) * 1000 / max(events, 1), 3)
+               for name in after}
+        (self.out / "cpu_per_event_ms.json").write_text(json.dumps({"events": events, "ms_per_event": cpu}, indent=2))
+        print(f"    CPU ms per screened event by process: {cpu}", flush=True)
+        from bench.profile_stages import report, tally
+
+        paths = [p for p in (self.out / "web.txt", self.out / "worker.txt") if p.exists()]
+        for stage, ms in report(tally(paths), 100, events):
+            print(f"      {stage:>15}  {ms:6.3f} ms", flush=True)
 
 
 _local = threading.local()
@@ -150,6 +207,69 @@ def steady_rate(stack: Stack, rate: float, seconds: float) -> dict:
         errors = sum(1 for f in futures if f.result()[0] != 202)
     latencies = collect_latencies(stack.redis(), run, total)
     return {"sent": total, "errors": errors, **percentiles(latencies), "latencies": latencies}
+
+
+WRK_SCRIPT = """
+local counter = 0
+local run = os.getenv("BENCH_RUN")
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+local messages = {%s}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+function request()
+  counter = counter + 1
+  local i = counter
+  local body = string.format('{"event_id":"%%s-%%d-%%d","platform":"web","author_id":"user%%d","user_id":"user%%d",'
+    .. '"channel_id":"chan%%d","content":"%%s"}', run, tid, i, i %% 37, i %% 11, (i + tid) %% 13,
+    messages[i %% #messages + 1])
+  return wrk.format("POST", "/v1/events/ingest", {["Content-Type"] = "application/json",
+    ["X-API-Key"] = "%s"}, body)
+end
+function delay()
+  return pause
+end
+"""
+
+
+def wrk_single(stack: Stack, seconds: float, rate: float | None, connections: int = 8) -> dict:
+    """Single events from wrk: paced at ``rate`` (each connection waits connections/rate between
+    requests) or as fast as it can. Screened/s counts until every accepted event was screened."""
+    run = ("paced-" if rate else "max-") + uuid.uuid4().hex[:6]
+    script = stack.workdir / f"{run}.lua"
+    script.write_text(WRK_SCRIPT % (", ".join(json.dumps(m) for m in MESSAGES), KEY))
+    env = {**os.environ, "BENCH_RUN": run, "BENCH_DELAY_MS": str(int(connections * 1000 / rate) if rate else 0)}
+    t0 = time.monotonic()
+    out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(seconds)}s", "--latency",
+                          "-s", str(script), f"http://127.0.0.1:{PORT}"], env=env, capture_output=True, text=True)
+    send_s = time.monotonic() - t0
+    sent = _wrk_requests(out.stdout)
+    errors = _wrk_errors(out.stdout)
+    latencies = collect_latencies(stack.redis(), run, sent - errors, timeout_s=300)
+    drain_s = time.monotonic() - t0
+    http_p99 = next((line.split()[1] for line in out.stdout.splitlines() if line.strip().startswith("99%")), "?")
+    return {"sent": sent, "errors": errors, "accepted_per_s": round((sent - errors) / send_s),
+            "screened_per_s": round(len(latencies) / max(drain_s, send_s)), "http_p99": http_p99,
+            **percentiles(latencies), "latencies": latencies}
+
+
+def _wrk_requests(text: str) -> int:
+    for line in text.splitlines():
+        if "requests in" in line:
+            return int(line.split()[0])
+    raise RuntimeError(f"unexpected wrk output:\n{text}")
+
+
+def _wrk_errors(text: str) -> int:
+    bad = 0
+    for line in text.splitlines():
+        if "Non-2xx" in line:
+            bad += int(line.split()[-1])
+        if "Socket errors" in line:
+            bad += sum(int(part.split()[-1]) for part in line.split(":", 1)[1].split(","))
+    return bad
 
 
 def batch_throughput(stack: Stack, batch: int, seconds: float, clients: int = 4) -> dict:
@@ -228,8 +348,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_RATE", "100")))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "30")))
     parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--batch-seconds", type=float, default=None, help="default: half of --seconds")
     parser.add_argument("--screening-concurrency", type=int, default=2)
+    parser.add_argument("--screening-prefetch", type=int, default=1,
+                        help="32 for a tree whose screening worker groups Celery messages (celery-batches)")
+    parser.add_argument("--max-single", action="store_true", default=shutil.which("wrk") is not None,
+                        help="also single events as fast as wrk sends them (default: when wrk is installed)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="start web and workers from this checkout")
+    parser.add_argument("--label", default="", help="a name for this tree in the results file")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="py-spy the web and screening processes during the first paced run; "
+                             "writes collapsed stacks and CPU seconds per process here")
     args = parser.parse_args(argv)
+    global STACK_ROOT
+    STACK_ROOT = args.root.resolve()
 
     with tempfile.TemporaryDirectory(prefix="safety-bench-") as tmp:
         Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user and must reach its folder
@@ -239,15 +371,24 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_all(workdir: Path, args: argparse.Namespace) -> dict[str, list[dict]]:
-    results: dict[str, list[dict]] = {"steady": [], "batch": []}
-    with Stack(workdir, args.screening_concurrency) as stack:
+    results: dict[str, list[dict]] = {"steady": [], "batch": [], "max_single": []}
+    use_wrk = shutil.which("wrk") is not None
+    with Stack(workdir, args.screening_concurrency, args.screening_prefetch) as stack:
         for run in range(1, args.runs + 1):
             print(f"run {run}/{args.runs}: {args.rate:.0f} single events/s for {args.seconds:.0f} s", flush=True)
-            results["steady"].append(steady_rate(stack, args.rate, args.seconds))
+            profiling = Profiler(stack, args.profile, args.seconds) if args.profile and run == 1 else None
+            results["steady"].append(wrk_single(stack, args.seconds, args.rate) if use_wrk
+                                     else steady_rate(stack, args.rate, args.seconds))
+            if profiling:
+                profiling.finish(results["steady"][-1]["n"])
             print(f"    {summary(results['steady'][-1])}", flush=True)
-            print(f"run {run}/{args.runs}: batches of {args.batch}, as fast as accepted, {args.seconds / 2:.0f} s",
-                  flush=True)
-            results["batch"].append(batch_throughput(stack, args.batch, args.seconds / 2))
+            if args.max_single:
+                print(f"run {run}/{args.runs}: single events as fast as wrk sends, {args.seconds:.0f} s", flush=True)
+                results["max_single"].append(wrk_single(stack, args.seconds, None))
+                print(f"    {summary(results['max_single'][-1])}", flush=True)
+            batch_s = args.batch_seconds or args.seconds / 2
+            print(f"run {run}/{args.runs}: batches of {args.batch}, as fast as accepted, {batch_s:.0f} s", flush=True)
+            results["batch"].append(batch_throughput(stack, args.batch, batch_s))
             print(f"    {results['batch'][-1]}", flush=True)
     return results
 
@@ -260,19 +401,22 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     def med(rows: list[dict], key: str) -> float:
         return statistics.median(r[key] for r in rows if key in r)
 
-    steady, batch = results["steady"], results["batch"]
+    steady, batch, fastest = results["steady"], results["batch"], results["max_single"]
     print("\nlatency distribution of the last steady run (webhook → events:screened):")
     print(histogram(steady[-1]["latencies"]))
-    results = {"steady": [summary(r) for r in steady], "batch": batch}
+    results = {"steady": [summary(r) for r in steady], "batch": batch, "max_single": [summary(r) for r in fastest]}
     print(f"\nwebhook → events:screened, {args.rate:.0f} single events/s, medians of {len(steady)} runs")
     print(f"  p50 {med(steady, 'p50_ms'):.0f} ms   p95 {med(steady, 'p95_ms'):.0f} ms   "
           f"p99 {med(steady, 'p99_ms'):.0f} ms   errors {sum(r['errors'] for r in steady)}")
+    if fastest:
+        print(f"single events as fast as wrk sends: accepted {med(fastest, 'accepted_per_s'):.0f} events/s, "
+              f"screened {med(fastest, 'screened_per_s'):.0f} events/s, p99 {med(fastest, 'p99_ms'):.0f} ms")
     print(f"batches of {args.batch}: accepted {med(batch, 'accepted_per_s'):.0f} events/s, "
           f"screened {med(batch, 'screened_per_s'):.0f} events/s, p99 {med(batch, 'p99_ms'):.0f} ms (median of runs)")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"ingest_latency-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    path = out / f"ingest_latency-{args.label or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"args": {**vars(args), "root": str(args.root)}, "results": results}, indent=2))
     print(f"raw results: {path}")
 
 
