@@ -76,7 +76,7 @@ class Settings:
     JWT_SECRET: str = ""
     MAX_BATCH_EVENTS: int = 500
     MAX_CONTENT_LENGTH: int = 1_048_576
-    MAX_MESSAGE_CHARS: int = 8_000
+    MAX_MESSAGE_CHARS: int = 40_000  # Slack's limit; longer messages are screened in windows
     INGEST_RATE_PER_S: float = 2_000.0
     INGEST_BURST: int = 10_000
     DEDUP_TTL_S: int = 86_400

@@ -26,6 +26,9 @@ from marshmallow import (
 from app.config import PLATFORMS
 
 ID = validate.Length(min=1, max=128)
+# Slack's limit, the longest of the platforms: a long message is kept whole and screened in windows
+# (app/pipeline/windows.py), never refused.
+MAX_CONTENT_CHARS = 40_000
 # Control characters other than tab/newline carry no meaning in chat and are a classic evasion.
 _CONTROL = {c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F}
 
@@ -88,11 +91,11 @@ class EventSchema(Schema):
     platform = fields.String(required=True, validate=validate.OneOf(PLATFORMS))
     user_id = fields.String(load_default=None, allow_none=True, validate=ID)
     author_id = fields.String(required=True, validate=ID)
-    content = fields.String(required=True, validate=validate.Length(max=8_000))
+    content = fields.String(required=True, validate=validate.Length(max=MAX_CONTENT_CHARS))
     channel_id = fields.String(required=True, validate=ID)
     metadata = fields.Nested(MetadataSchema, load_default=dict)
 
-    def __init__(self, *args: Any, max_chars: int = 8_000, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_chars: int = MAX_CONTENT_CHARS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_chars = max_chars
 

@@ -158,10 +158,9 @@ class Profiler:
                for name in after}
         (self.out / "cpu_per_event_ms.json").write_text(json.dumps({"events": events, "ms_per_event": cpu}, indent=2))
         print(f"    CPU ms per screened event by process: {cpu}", flush=True)
-        from bench.profile_stages import report, tally
+        from bench.profile_stages import by_stage
 
-        paths = [p for p in (self.out / "web.txt", self.out / "worker.txt") if p.exists()]
-        for stage, ms in report(tally(paths), 100, events):
+        for stage, ms in by_stage(self.out).items():
             print(f"      {stage:>15}  {ms:6.3f} ms", flush=True)
 
 
@@ -416,7 +415,8 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ingest_latency-{args.label or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"args": {**vars(args), "root": str(args.root)}, "results": results}, indent=2))
+    path.write_text(json.dumps({"args": {**vars(args), "root": str(args.root), "profile": str(args.profile)},
+                                "results": results}, indent=2))
     print(f"raw results: {path}")
 
 

@@ -1,20 +1,24 @@
 """CPU per screened event by stage, from py-spy samples of the web and screening processes.
 
     python -m bench.ingest_latency --runs 1 --profile bench/results/profile   # records while the paced phase runs
-    python -m bench.profile_stages bench/results/profile/*.txt --events 5000
+    python -m bench.profile_stages bench/results/profile
 
 py-spy writes collapsed stacks (``frame;frame;... count``, outermost first). Each sample is put in one
 stage by the innermost frame of this project's code (the web, the queue plumbing, the model, the
 session layer, PostgreSQL writes, stream writes); inside the pipeline's own orchestration the library
 at the leaf decides (sqlalchemy/psycopg2 -> postgres, redis -> streams, onnxruntime/tokenizers ->
 model). Samples with none of our code go by library (celery/kombu/billiard -> queue, gunicorn/flask/
-werkzeug -> webhook). CPU ms per event = samples / rate / events screened * 1000.
+werkzeug -> webhook). py-spy counts a runnable process waiting for a core as busy, so on a loaded
+machine its samples overstate CPU: each process's measured CPU time (psutil, ``cpu_per_event_ms.json``)
+is split between stages in proportion to that process's samples; Redis and PostgreSQL (not Python)
+are their own rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
 import re
 import sys
 from pathlib import Path
@@ -70,19 +74,29 @@ def tally(paths: list[Path]) -> collections.Counter[str]:
     return counts
 
 
-def report(counts: collections.Counter[str], rate: int, events: int) -> list[tuple[str, float]]:
-    rows = [(stage, counts.get(stage, 0) / rate / max(events, 1) * 1000) for stage in STAGES]
-    return [*rows, ("total", sum(ms for _, ms in rows))]
+def by_stage(folder: Path) -> dict[str, float]:
+    """CPU ms per screened event by stage, from a --profile folder."""
+    measured = json.loads((folder / "cpu_per_event_ms.json").read_text())["ms_per_event"]
+    out: collections.Counter[str] = collections.Counter()
+    for process in ("web", "worker"):
+        path = folder / f"{process}.txt"
+        counts = tally([path]) if path.exists() else collections.Counter()
+        total = sum(counts.values())
+        for stage, n in counts.items():
+            out[stage] += measured.get(process, 0.0) * n / total if total else 0.0
+    rows = {stage: round(out.get(stage, 0.0), 3) for stage in STAGES}
+    rows |= {"redis server": measured.get("redis", 0.0), "postgres server": measured.get("postgres", 0.0)}
+    return rows | {"total": round(sum(rows.values()), 3)}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="+", type=Path)
-    parser.add_argument("--rate", type=int, default=100, help="py-spy's sampling rate (samples/s)")
-    parser.add_argument("--events", type=int, required=True, help="events screened while it sampled")
+    parser.add_argument("folders", nargs="+", type=Path, help="--profile folders of bench.ingest_latency")
     args = parser.parse_args(argv)
-    for stage, ms in report(tally(args.paths), args.rate, args.events):
-        print(f"{stage:>15}  {ms:6.3f} ms CPU / event")
+    for folder in args.folders:
+        print(folder)
+        for stage, ms in by_stage(folder).items():
+            print(f"{stage:>17}  {ms:6.3f} ms CPU / screened event")
     return 0
 
 

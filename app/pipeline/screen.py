@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session as DbSession
 from app import metrics, standing, streams
 from app.config import Settings
 from app.models import Event
-from app.pipeline import screen_store
+from app.pipeline import screen_store, windows
 from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, queue_turns
 
 # Categories that never count as hostile for the conversation signals: profanity and spam alone never
@@ -118,7 +118,7 @@ def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequen
           ) -> tuple[list[dict[str, Any]], list[Screening]]:
     """Screen the events; ``contexts[i]`` are the messages before event i in its conversation."""
     started = time.perf_counter()
-    results = list(screener.screen([e["content"] for e in events], contexts))
+    results = windows.screen_whole(screener, [e["content"] for e in events], contexts)  # long ones whole
     per_event_ms = (time.perf_counter() - started) * 1000 / max(len(events), 1)
     predictions = [prediction_dict(e["event_id"], r, per_event_ms) for e, r in zip(events, results, strict=True)]
     for p in predictions:

@@ -75,7 +75,7 @@ def test_invalid_event_gets_per_field_errors_and_nothing_is_written(client, auth
     ({"events": "nope"}, "events"),
     ([1, 2], "_schema"),
     (make_event(1, metadata={"timestamp": "2026-01-01T00:00:00"}), "metadata"),
-    (make_event(1, content="x" * 8_001), "content"),
+    (make_event(1, content="x" * 40_001), "content"),  # Slack allows 40,000
 ])
 def test_shape_errors_name_the_field(client, auth, body, field):
     resp = post(client, body, auth)
@@ -150,3 +150,13 @@ def test_received_event_is_readable_before_screening(client, auth):
 
 def test_unknown_event_is_404(client, auth):
     assert client.get("/v1/events/nope", headers=auth).status_code == 404
+
+
+def test_a_message_as_long_as_slack_allows_is_accepted_and_kept_whole(client, auth, rds):
+    content = ("a long post about the patch notes " * 1200)[:40_000]
+    resp = post(client, make_event(40, content=content), auth)
+    assert resp.status_code == 202
+    [(_, fields)] = rds.xrange(streams.RAW)
+    assert json.loads(fields["data"])["content"] == content
+    too_long = post(client, make_event(41, content=content + "!"), auth)
+    assert too_long.status_code == 400 and "content" in too_long.get_json()["errors"]
