@@ -10,9 +10,9 @@ help:
 	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
 	@echo "make bench  screening model speed, then latency/throughput against a stack it starts itself"
 	@echo "make bench-model  screening model speed alone (single message, batched, cold start)"
-	@echo "make train  retrain the screening model (minilm-v4, fine-tuned MiniLM) from ml/data (not in CI; prints an ETA)"
+	@echo "make train  retrain the screening model (minilm-v5, fine-tuned MiniLM) from ml/data (not in CI; prints an ETA)"
 	@echo "make train-ngram  retrain the n-gram fallback model (ngram-v1)"
-	@echo "make eval   evaluate the screening model on the held-out splits (not in CI)"
+	@echo "make eval   evaluate the screening models on the held-out split, then source-held-out folds (not in CI)"
 	@echo "make eval-sessions  replay conversations with and without the session signals"
 
 $(BIN)/python:
@@ -54,6 +54,7 @@ train-ngram: $(VENV)/.train
 
 eval: $(VENV)/.train
 	$(BIN)/python -m ml.training.evaluate
+	$(BIN)/python -m ml.training.source_heldout
 
 eval-sessions: $(VENV)/.dev
 	$(BIN)/python -m bench.eval_sessions
