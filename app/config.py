@@ -43,7 +43,9 @@ class Settings:
     # Screening.
     SCREENING_MODEL: str = "minilm-v4"
     SCREENING_THRESHOLD: float = 0.7
-    SCREENING_BATCH_SIZE: int = 64
+    SCREENING_BATCH_SIZE: int = 512  # at most per screen.batch (one model call, one transaction); ~0.5 s of work
+    SCREENING_LINGER_MS: int = 8  # a batch waits this long after its oldest event was accepted, for more
+    SCREENING_RECLAIM_IDLE_MS: int = 5_000  # an events:raw entry pending this long is claimed from its reader
 
     # Reasoning and actions (used by later stages; named here so there is one config object).
     LLM_PROVIDER: str = "none"
@@ -86,7 +88,6 @@ class Settings:
     SESSION_TTL_S: int = 1_800
     SESSION_WINDOW: int = 50
     EMBEDDING_TTL_S: int = 7 * 86_400
-    SWEEP_GRACE_S: int = 120
 
     # Platform connectors (inbound verification keys).
     TWITCH_EVENTSUB_SECRET: str = ""

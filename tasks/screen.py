@@ -6,7 +6,7 @@ model call and one transaction, so Flower counts batches and shows each one's ev
 result, and a failure or retry shows there as that batch's. Entries stay in the group's pending
 list until the call that mirrors them into ``events:screened`` acknowledges them; a reader killed
 mid-batch leaves them pending and the next task on any process claims them once they have been
-idle ``RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays those events by seconds, not a sweep.
+idle ``SCREENING_RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays those events by seconds, not a sweep.
 """
 
 from __future__ import annotations
@@ -34,11 +34,7 @@ from tasks.celery_app import app, enqueue_context
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
-# Wait for more events while the oldest in hand is younger than this: bigger batches for little latency.
-LINGER_MS = int(os.environ.get("SCREENING_LINGER_MS", "8"))
-# An entry pending this long with its reader gone quiet is claimed by another (a batch takes ~0.1 s).
-RECLAIM_IDLE_MS = int(os.environ.get("SCREENING_RECLAIM_IDLE_MS", "5000"))
-RECLAIM_EVERY_S = 1.0
+RECLAIM_EVERY_S = 1.0  # how often a process looks for entries its dead peers held
 MAX_DELIVERIES = 10  # an entry claimed this often kills its readers (out of memory, ...): dead-letter it
 
 
@@ -49,7 +45,8 @@ def get_screener() -> screen.Screener:
 
 
 _serves_screening = False
-_state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0}
+_state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0, "per_event_s": 0.002}
+BATCH_BUDGET_S = 0.5
 
 
 @celeryd_after_setup.connect
@@ -82,10 +79,11 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
     """Returns the number of events this batch screened and mirrored (Flower shows it)."""
     settings, client = get_settings(), get_redis()
     client.delete(WAKE_KEY)  # from here on, a new event wakes another task
-    batch_size = settings.SCREENING_BATCH_SIZE
+    batch_size = batch_limit(settings.SCREENING_BATCH_SIZE)
     entries, claimed = take(client, batch_size, claim)
     if not entries:
         return 0
+    started = time.perf_counter()
     items, bad = decode(entries, claimed)
     if bad:
         _give_up(client, bad, "undecodable events:raw entry")
@@ -99,9 +97,17 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
         raise self.retry(kwargs={"claim": [i["stream_id"] for i in items]},
                          countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
                          exc=exc) from exc
+    _state["per_event_s"] = 0.7 * _state["per_event_s"] + 0.3 * (time.perf_counter() - started) / len(entries)
     if len(entries) >= batch_size:
         wake(client)  # more is waiting: keep a second reader going
     return done
+
+
+def batch_limit(most: int) -> int:
+    """As many events as this process screens in about BATCH_BUDGET_S: a batch's fixed costs (its
+    commit, a dozen Redis round trips, the Celery message) spread over many cheap events, while
+    an expensive model keeps batches short, and far from the reclaim idle time."""
+    return max(16, min(most, int(BATCH_BUDGET_S / max(_state["per_event_s"], 1e-5))))
 
 
 def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list[tuple[str, dict]], bool]:
@@ -120,8 +126,9 @@ def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list
             return reclaimed, True
     entries = _read(client, me, count)
     if entries and len(entries) < count:
+        # Wait for more while the oldest in hand is younger than the linger: bigger batches, little latency.
         oldest_ms = int(entries[0][1].get("received_at", 0))
-        wait_s = (oldest_ms + LINGER_MS) / 1000 - time.time()
+        wait_s = (oldest_ms + get_settings().SCREENING_LINGER_MS) / 1000 - time.time()
         if wait_s > 0:
             time.sleep(wait_s)
             entries += _read(client, me, count - len(entries))
@@ -141,7 +148,10 @@ def _read(client: redis.Redis, me: str, count: int) -> list[tuple[str, dict]]:
 
 def _autoclaim(client: redis.Redis, me: str, count: int) -> list[tuple[str, dict]]:
     try:
-        reply = client.xautoclaim(streams.RAW, streams.SCREENING_GROUP, me, RECLAIM_IDLE_MS, "0-0", count=count)
+        # Idle this long, an entry's reader is gone (a batch takes ~0.1 s); a slow one is handled too:
+        # only one of two readers of an entry writes its row and mirrors it (RETURNING, XACK).
+        reply = client.xautoclaim(streams.RAW, streams.SCREENING_GROUP, me,
+                                  get_settings().SCREENING_RECLAIM_IDLE_MS, "0-0", count=count)
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
@@ -211,9 +221,13 @@ def _screen(client: redis.Redis, items: list[dict[str, Any]]) -> int:
     with session_scope() as db:
         result = screen.screen_batch(items, screener=get_screener(), db=db, client=client, settings=settings)
     published = screen.publish(client, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
-    enqueue_context([{"platform": s.event["platform"], "event_id": s.event["event_id"]}
-                     for s in published if s.status == "needs_review"])
     _record(published, len(items))
+    risky = [{"platform": s.event["platform"], "event_id": s.event["event_id"]}
+             for s in published if s.status == "needs_review"]
+    try:
+        enqueue_context(risky)  # only what this call mirrored: a claimed batch is fanned out once
+    except Exception:  # the broker failed after the mirror: these are in events:reasoning_queue already
+        log.exception("could not send %d risky events to reasoning; the reasoning sweeper will", len(risky))
     return len(published)
 
 
