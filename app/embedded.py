@@ -8,6 +8,7 @@ restart. Used by ``make run`` (data under ./var) and by the test suite (a tempor
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import subprocess
 import time
@@ -15,6 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def appendfsync() -> str:
+    """REDIS_APPENDFSYNC: ``everysec`` (default: a kill -9 of Redis may lose the last second of
+    accepted events) or ``always`` (loses none; every write waits for the disk)."""
+    value = os.environ.get("REDIS_APPENDFSYNC", "everysec")
+    if value not in ("everysec", "always"):
+        raise ValueError(f"REDIS_APPENDFSYNC must be everysec or always, not {value!r}")
+    return value
 
 
 @dataclass
@@ -37,7 +47,7 @@ class EmbeddedRedis:
         if self.socket.exists():
             self.socket.unlink()  # left by a crashed run; a live server would still hold its pid file
         args = [REDIS_SERVER_PATH, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", "everysec",
+                "--dir", str(self.data_dir), "--appendonly", "yes", "--appendfsync", appendfsync(),
                 "--save", "", "--logfile", str(self.data_dir / "redis.log"), "--daemonize", "no"]
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                         start_new_session=True)

@@ -425,7 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--drain-s", type=float, default=180)
-    parser.add_argument("--fsync", choices=["everysec", "always"], default="everysec")
+    parser.add_argument("--fsync", choices=["everysec", "always"],
+                        default=os.environ.get("REDIS_APPENDFSYNC", "everysec"))
     parser.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "minilm-v4"))
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
