@@ -79,6 +79,8 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
     """Returns the number of events this batch screened and mirrored (Flower shows it)."""
     settings, client = get_settings(), get_redis()
     client.delete(WAKE_KEY)  # from here on, a new event wakes another task
+    # A message from before the consumer group carried events, not ids: they are in events:raw too.
+    claim = [c for c in claim or [] if isinstance(c, str)]
     batch_size = batch_limit(settings.SCREENING_BATCH_SIZE)
     entries, claimed = take(client, batch_size, claim)
     if not entries:
