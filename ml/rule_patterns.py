@@ -215,6 +215,12 @@ AIMED = (
     NEVER_BANTER | SECOND_PERSON | IDENTITY_TERMS | THREAT_KEYS | SELF_HARM_KEYS | SEXUAL_KEYS
     | {"your", "yourself", "urself", "you're", "y'all", "he", "she", "him", "her", "they", "them"}
 ) - PROFANITY
+# Told to someone, with nobody named: "shut the fuck up", "stfu", "fuck off" (ConvAbuse labels them
+# abusive; capping them as untargeted profanity hid them from the model, which read them right).
+DIRECTED_IMPERATIVE = re.compile(
+    r"\b(?:shut (?:the )?(?:fuck |fucking |hell )?up|stf[ud]|gtfo|(?:fuck|piss|bugger|sod) off|"
+    r"get (?:the )?(?:fuck|hell) out)\b"
+)
 EVASION_WATCHED = INSULTS | SLURS | {"kys", "kill", "suck", "die", "rape", "nudes"}
 
 # Every word any rule keys on, and every character that starts a number, mention, link or quote:

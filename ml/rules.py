@@ -282,6 +282,7 @@ def _check_banter(text: str, words: frozenset[str], targeted: bool, found: _Find
     elif not pat.HYPE_KEYS.isdisjoint(words) and pat.HYPE.search(text):
         found.hit("banter_allowlisted")
         found.ceiling = 0.3
-    elif not PROFANITY.isdisjoint(words) and pat.AIMED.isdisjoint(words) and "@" not in text:
+    elif (not PROFANITY.isdisjoint(words) and pat.AIMED.isdisjoint(words) and "@" not in text
+          and not pat.DIRECTED_IMPERATIVE.search(text)):
         found.hit("untargeted_profanity")
         found.ceiling = 0.6

@@ -181,3 +181,14 @@ def test_sexual_solicitation_and_spam() -> None:
 def test_ordinary_messages_raise_nothing() -> None:
     for text in ("anyone up for ranked tonight?", "brb getting food", "what time is the stream", ""):
         assert check(text) == RuleResult()
+
+
+@pytest.mark.parametrize("text", ["shut the fuck up", "stfu", "fuck off", "Shut the fuck up.", "gtfo"])
+def test_profanity_told_to_someone_is_not_capped_as_untargeted(text: str) -> None:
+    result = check(text)
+    assert result.ceiling is None and "untargeted_profanity" not in result.flags  # the model decides
+
+
+@pytest.mark.parametrize("text", ["fuck this lag", "shit happens", "ugh fucking servers again"])
+def test_profanity_at_nobody_is_still_capped(text: str) -> None:
+    assert check(text).ceiling == 0.6
