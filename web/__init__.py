@@ -22,6 +22,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_cli(app)
     return app
 
 
@@ -55,3 +56,15 @@ def register_error_handlers(app: Flask) -> None:
     from web.errors import register
 
     register(app)
+
+
+def register_cli(app: Flask) -> None:
+    import click
+
+    @app.cli.command("replay", context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def replay(args: tuple[str, ...]) -> None:
+        """Replay a window of events:raw in dry-run, or re-drive events:dlq_errors (--help for options)."""
+        from app.replay import main
+
+        raise SystemExit(main(list(args), app.config["SETTINGS"]))
