@@ -6,6 +6,8 @@ a timezone-aware ISO-8601 timestamp in metadata, and the derived ``session_id``.
 
 from __future__ import annotations
 
+import math
+import re
 import unicodedata
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -25,7 +27,18 @@ from marshmallow import (
 
 from app.config import PLATFORMS
 
-ID = validate.Length(min=1, max=128)
+# PostgreSQL stores neither NUL in text nor a lone UTF-16 surrogate (what JSON's "\ud800" decodes to):
+# an event carrying either was accepted here and then failed at screening, lost to the dead letters.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+MAX_METADATA_DEPTH = 16
+
+
+def storable_text(value: str) -> None:
+    if _UNSTORABLE.search(value):
+        raise ValidationError("Contains a NUL character or invalid Unicode (a lone surrogate).")
+
+
+ID = [validate.Length(min=1, max=128), storable_text]
 # Slack's limit, the longest of the platforms: a long message is kept whole and screened in windows
 # (app/pipeline/windows.py), never refused.
 MAX_CONTENT_CHARS = 40_000
@@ -34,8 +47,30 @@ _CONTROL = {c for c in range(0x20) if c not in (0x09, 0x0A)} | {0x7F}
 
 
 def clean_text(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", _UNSTORABLE.sub(_replace_unstorable, text))
     return text.translate({c: None for c in _CONTROL})
+
+
+def _replace_unstorable(match: re.Match[str]) -> str:
+    return "" if match.group() == "\x00" else "\ufffd"
+
+
+def check_storable(value: Any, where: str, depth: int = 0) -> None:
+    """Free-form metadata as PostgreSQL's JSONB and strict JSON hold it: finite numbers, storable
+    strings and keys, nested at most MAX_METADATA_DEPTH deep."""
+    if depth > MAX_METADATA_DEPTH:
+        raise ValidationError(f"Nested deeper than {MAX_METADATA_DEPTH} levels.", where)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("NaN and Infinity are not JSON numbers.", where)
+    if isinstance(value, str) and _UNSTORABLE.search(value):
+        raise ValidationError("Contains a NUL character or invalid Unicode (a lone surrogate).", where)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key, where, depth + 1)
+            check_storable(item, where, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_storable(item, where, depth + 1)
 
 
 def session_id_for(platform: str, channel_id: str, thread_id: str | None) -> str:
@@ -67,7 +102,10 @@ class Timestamp(fields.Field):
             raise self.make_error("invalid") from exc
         if parsed.tzinfo is None:
             raise ValidationError("Timestamp needs a timezone (e.g. 2026-11-25T16:00:00Z).")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError as exc:  # year 1 east of UTC, year 9999 west of it
+            raise self.make_error("invalid") from exc
 
 
 class MetadataSchema(Schema):
@@ -113,6 +151,7 @@ class EventSchema(Schema):
     def _content_length(self, data: dict[str, Any], **kwargs: Any) -> None:
         if len(data.get("content", "")) > self.max_chars:
             raise ValidationError(f"Longer than {self.max_chars} characters.", "content")
+        check_storable(data.get("metadata") or {}, "metadata")
 
     @post_load
     def _normalise(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
@@ -132,6 +171,11 @@ class ScreenRequestSchema(Schema):
     text = fields.String(required=True, validate=validate.Length(max=8_000))
     context = fields.List(fields.String(validate=validate.Length(max=8_000)),
                           load_default=list, validate=validate.Length(max=20))
+
+    @post_load
+    def _clean(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        # The text as the screening worker would read it (a lone surrogate used to reach the model: a 500).
+        return {"text": clean_text(data["text"]), "context": [clean_text(c) for c in data["context"]]}
 
 
 @lru_cache(maxsize=8)

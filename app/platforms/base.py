@@ -138,6 +138,11 @@ def as_edited_text(value: Any, where: str) -> str:
     return value
 
 
+def is_digits(value: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes "²" and other digits ``int()`` refuses (a 500)."""
+    return value.isascii() and value.isdigit()
+
+
 def as_opt_str(value: Any, where: str) -> str | None:
     if value is None or value == "":
         return None

@@ -39,6 +39,7 @@ from app.platforms.base import (
     as_str,
     as_text,
     get_header,
+    is_digits,
     iso_from_epoch,
     iso_timestamp,
     load_json_object,
@@ -97,7 +98,7 @@ def verify_interaction(
         key.verify(timestamp.encode() + body, bytes.fromhex(signature))
     except (CryptoError, ValueError):
         raise WebhookRejected(UNAUTHORIZED, "invalid request signature") from None
-    if timestamp.isdigit() and abs(now - int(timestamp)) > tolerance:
+    if is_digits(timestamp) and abs(now - int(timestamp)) > tolerance:
         raise WebhookRejected(UNAUTHORIZED, "interaction timestamp outside 5 minutes")
 
 
@@ -181,7 +182,7 @@ def _reporter_permissions(interaction: JsonObject) -> str | None:
 
 def snowflake_time(snowflake: str) -> str:
     """The creation time encoded in a snowflake (milliseconds since 2015-01-01 in the top 42 bits)."""
-    if not snowflake.isdigit():
+    if not is_digits(snowflake):
         raise WebhookRejected(400, "id is not a snowflake")
     millis = (int(snowflake) >> 22) + DISCORD_EPOCH_MS
     return iso_from_epoch(millis // 1000, (millis % 1000) * 1000)
@@ -235,7 +236,7 @@ def _envelope_time(envelope: JsonObject, headers: Mapping[str, str]) -> str | No
         except ValueError:
             pass
     header = get_header(headers, standard_webhooks.WEBHOOK_TIMESTAMP)
-    return iso_from_epoch(int(header)) if header and header.isdigit() else None
+    return iso_from_epoch(int(header)) if header and is_digits(header) else None
 
 
 def _dispatch_event(dispatch: JsonObject, fallback_time: str | None) -> JsonObject | None:

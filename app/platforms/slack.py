@@ -32,6 +32,7 @@ from app.platforms.base import (
     as_str,
     as_text,
     get_header,
+    is_digits,
     iso_from_epoch,
     load_json_object,
     make_event,
@@ -72,7 +73,7 @@ def verify(
     """Raise ``WebhookRejected(401)`` unless the v0 signature matches within the time window."""
     require_key(secret, SETTING)
     timestamp, signature = require_headers(headers, (REQUEST_TIMESTAMP, SIGNATURE), status=UNAUTHORIZED)
-    if not timestamp.isdigit():
+    if not is_digits(timestamp):
         raise WebhookRejected(UNAUTHORIZED, f"{REQUEST_TIMESTAMP} is not integer seconds")
     if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
         raise WebhookRejected(UNAUTHORIZED, "signature mismatch")
@@ -107,7 +108,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> Inbound:
 
 def _retry_notes(headers: Mapping[str, str]) -> JsonObject:
     retry = get_header(headers, RETRY_NUM)
-    if not retry or not retry.isdigit():
+    if not retry or not is_digits(retry):
         return {}
     return {"slack_retry": int(retry), "slack_retry_reason": (get_header(headers, RETRY_REASON) or "")[:64]}
 

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-from app.platforms.base import WebhookRejected, require_headers, require_key
+from app.platforms.base import WebhookRejected, is_digits, require_headers, require_key
 
 WEBHOOK_ID = "webhook-id"
 WEBHOOK_TIMESTAMP = "webhook-timestamp"
@@ -63,7 +63,7 @@ def verify(
     webhook_id, timestamp, signatures = require_headers(
         headers, (WEBHOOK_ID, WEBHOOK_TIMESTAMP, WEBHOOK_SIGNATURE), status=UNAUTHORIZED
     )
-    if not timestamp.isdigit():
+    if not is_digits(timestamp):
         raise WebhookRejected(UNAUTHORIZED, "webhook-timestamp is not integer seconds")
     if not _any_signature_matches(keys, webhook_id, timestamp, body, signatures):
         raise WebhookRejected(UNAUTHORIZED, "no matching webhook signature")

@@ -26,6 +26,7 @@ from app.platforms.base import (
     as_str,
     as_text,
     get_header,
+    is_digits,
     iso_timestamp,
     load_json_object,
     make_event,
@@ -132,7 +133,7 @@ def _notification(headers: Mapping[str, str], payload: JsonObject) -> Inbound:
 
 def _retry_note(headers: Mapping[str, str]) -> JsonObject:
     retry = get_header(headers, MESSAGE_RETRY)
-    return {"twitch_retry": int(retry)} if retry and retry.isdigit() else {}
+    return {"twitch_retry": int(retry)} if retry and is_digits(retry) else {}
 
 
 def _is_own_bot(event: JsonObject, subscription: JsonObject) -> bool:

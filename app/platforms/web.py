@@ -35,6 +35,7 @@ from app.platforms.base import (
     as_str,
     as_text,
     get_header,
+    is_digits,
     iso_from_epoch,
     iso_timestamp,
     load_json_object,
@@ -91,7 +92,7 @@ def parse(headers: Mapping[str, str], body: bytes) -> Inbound:
 
 def _delivery_time(headers: Mapping[str, str]) -> str | None:
     header = get_header(headers, standard_webhooks.WEBHOOK_TIMESTAMP)
-    return iso_from_epoch(int(header)) if header and header.isdigit() else None
+    return iso_from_epoch(int(header)) if header and is_digits(header) else None
 
 
 def _contract_event(item: Any, index: int, delivered_at: str | None) -> JsonObject:
