@@ -37,6 +37,7 @@ alerts to raise, and the new state.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +62,9 @@ local seen = {}
 for _, m in ipairs(s.window) do seen[m[7]] = true end
 
 local function clamp(x) if x < 0 then return 0 elseif x > 1 then return 1 end return x end
+local function logit(p) p = math.min(math.max(p, 1e-4), 1 - 1e-4) return math.log(p / (1 - p)) end
+local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
+if type(s.pleas) ~= 'table' then s.pleas = {} end
 
 -- How far a message leans towards a flag: nothing at min_boost, whole at the threshold. It
 -- scales what context may add to a message, and what an earlier message counts as evidence.
@@ -95,7 +99,8 @@ end
 -- in the room says nothing about this message.
 local function heat_on(ts, author, target)
   return decayed_mean(ts, function(m) return lean(m[4]) end,
-                      function(m) return m[5] ~= author and (target == nil or m[6] == target) end)
+                      function(m) return m[5] ~= author and m[8] ~= 1
+                                         and ((target == nil and m[6] ~= author) or m[6] == target) end)
 end
 
 local function count_recent(ts, seconds)
@@ -119,7 +124,7 @@ local function targeting(from, to, ts)
       evidence = evidence + lean(r)
       if r > strongest then strongest = r end
       if not first_hostile or h.ts < first_hostile then first_hostile = h.ts end
-      if r >= P.attack_min_risk then
+      if r >= P.attack_min_risk or (h.f or 0) >= P.threshold then
         attacks = attacks + 1
         if not first_attack or h.ts < first_attack then first_attack = h.ts end
       end
@@ -134,12 +139,76 @@ end
 local function peers(author, target, ts)
   local target_attacks_other, author_attacked = false, false
   for _, m in ipairs(s.window) do
-    if m[1] <= ts and (ts - m[1]) / 1000 <= P.heat_horizon_s and m[4] >= P.attack_min_risk then
+    if m[1] <= ts and (ts - m[1]) / 1000 <= P.heat_horizon_s and (m[4] >= P.attack_min_risk
+                                                                   or (m[4] > 0 and m[3] >= P.threshold)) then
       if m[5] == target and m[6] ~= '' and m[6] ~= author then target_attacks_other = true end
       if m[6] == author and m[5] ~= author then author_attacked = true end
     end
   end
   return target_attacks_other and author_attacked
+end
+
+local function is_attack(m, ts)
+  return m[1] <= ts and (ts - m[1]) / 1000 <= P.heat_horizon_s and m[4] > 0 and m[8] ~= 1
+         and (m[2] >= P.attack_min_risk or m[3] >= P.threshold)
+end
+
+-- Whether `who` attacked anyone but `except` within the horizon.
+local function attacks_others(who, except, ts)
+  for _, m in ipairs(s.window) do
+    if m[5] == who and m[6] ~= '' and m[6] ~= except and is_attack(m, ts) then return true end
+  end
+  return false
+end
+
+-- A bystander stepping in: the target attacked a third person who attacked no one else (a
+-- victim, not a combatant), the author has not been attacked (not a party: friends roasting each
+-- other are peers) nor hostile to that victim, and turned on the target (if at all) only after.
+local function defending(author, target, ts)
+  for _, m in ipairs(s.window) do
+    if m[5] == target and m[6] ~= '' and m[6] ~= author and is_attack(m, ts)
+       and not attacks_others(m[6], target, ts) then
+      local on_victim = targeting(author, m[6], ts)
+      local _, _, _, own_first = targeting(author, target, ts)
+      if on_victim == 0 and (not own_first or own_first >= m[1]) then return true end
+    end
+  end
+  return false
+end
+
+-- The newest author who attacked `author` (hostile and risky, or flagged) within the horizon.
+local function attacker_of(author, ts)
+  local who, at = nil, nil
+  for _, m in ipairs(s.window) do
+    if m[6] == author and m[5] ~= author and m[8] ~= 1 and m[4] > 0 and m[1] <= ts
+       and (ts - m[1]) / 1000 <= P.heat_horizon_s and (m[2] >= P.attack_min_risk or m[3] >= P.threshold)
+       and (not at or m[1] > at) then
+      who, at = m[5], m[1]
+    end
+  end
+  return who
+end
+
+-- Earlier hostile messages of the author that sat near the threshold (to anyone, or no one):
+-- a player who keeps at it just under the line is repeating, not wavering.
+local function near_misses(author, ts)
+  local n = 0
+  for _, m in ipairs(s.window) do
+    if m[5] == author and m[8] ~= 1 and m[4] > 0 and m[2] >= P.near_anchor_risk and m[1] <= ts
+       and (ts - m[1]) / 1000 <= P.heat_horizon_s then n = n + 1 end
+  end
+  return n
+end
+
+-- People who asked the author to stop (or asked for help against them) before ts.
+local function warnings(author, ts)
+  local n = 0
+  local by = s.pleas[author]
+  if type(by) ~= 'table' then return 0 end
+  for _, at in pairs(by) do
+    if at < ts and (ts - at) / 1000 <= P.heat_horizon_s then n = n + 1 end
+  end
+  return n
 end
 
 local results = {}
@@ -190,30 +259,62 @@ for _, e in ipairs(P.events) do
     for _ in pairs(hostile_pile) do hostile_authors = hostile_authors + 1 end
     local piled = target and pile_authors >= P.pile_on_authors and hostile_authors >= P.pile_on_hostile
 
+    -- Who the session protects: the person attacked answering back, the person asking for help
+    -- or asking someone to stop (unless they are this session's aggressor), and a bystander
+    -- defending the target. Never raised; damped unless the model's category is one no
+    -- provocation excuses (a threat, self-harm encouragement). A raider the streamer snapped at
+    -- is still one of a pile-on, not a victim.
+    local attacker = attacker_of(e.author, e.ts)
+    local pleading = e.plea == 1 and (attacker ~= nil or not me or (me.flagged or 0) == 0)
+    local protected = nil
+    if not piled then
+      if pleading then protected = 'asking_for_help'
+      elseif hostile and answering then protected = 'answering_harasser'
+      elseif hostile and target and not attacker and defending(e.author, target, e.ts) then
+        protected = 'defending_target'
+      end
+    end
+    if pleading and not piled then
+      -- The plea is evidence against whom it names (else the author's newest attacker): their
+      -- next hostile message is repetition after a warning.
+      local accused = target or attacker
+      if accused and accused ~= e.author then
+        if type(s.pleas[accused]) ~= 'table' then s.pleas[accused] = {} end
+        local by = s.pleas[accused]
+        if not by[e.author] or by[e.author] < e.ts then by[e.author] = e.ts end
+      end
+    end
+    local warned = warnings(e.author, e.ts)
     local final, flags = e.risk, {}
-    if hostile and answering and not piled then
-      -- The victim answering back is not the aggressor: never raised, and damped unless the
-      -- model's category is one no provocation excuses (a threat, self-harm encouragement).
-      -- (A raider the streamer snapped at is still one of a pile-on, not a victim.)
+    if protected then
       if e.severe ~= 1 then final = e.risk * P.victim_damp end
-      table.insert(flags, 'answering_harasser')
+      table.insert(flags, protected)
     elseif hostile then
       -- Context tips messages the model already leans on: heat, repetition and standing are
-      -- scaled by how far the message itself is above min_boost, so a borderline message needs
-      -- strong context to reach the threshold. A pile-on is structure, not a score: it counts whole.
+      -- scaled by how far the message itself is above min_boost (its lean), so a borderline
+      -- message needs strong context to reach the threshold. A pile-on is structure, not a
+      -- score: it counts whole. Evidence adds log-odds to the model's probability, capped at
+      -- max_lift, so a message is raised in proportion and never jumps to certainty.
       local gain = lean(e.risk)
-      local heat_excess, rep = 0, 0
+      local heat_excess, rep_target, rep_near, rep = 0, 0, 0, 0
       if not (target and peers(e.author, target, e.ts)) then
         if e.risk >= P.heat_min_risk then heat_excess = clamp((heat - P.heat_floor) / (1 - P.heat_floor)) end
-        rep = clamp(evidence / P.repeat_full)
+        rep_target = clamp(evidence / P.repeat_full)
+        local near = near_misses(e.author, e.ts)
+        if near >= P.near_repeat and e.risk >= P.near_anchor_risk then rep_near = clamp(near / P.repeat_full) end
+        rep = math.max(rep_target, rep_near)
+        if warned > 0 then rep = math.max(rep, clamp((evidence + P.plea_evidence * warned) / P.repeat_full)) end
       end
-      local boost = gain * (P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
-                            + P.w_prior * prior) + P.w_pile * (piled and 1 or 0)
-      final = clamp(e.risk + boost)
+      local lift = gain * (P.w_heat * heat_excess + P.w_burst * burst * heat_excess + P.w_repeat * rep
+                           + P.w_prior * prior) + P.w_pile * (piled and 1 or 0)
+      lift = math.min(lift, P.max_lift)
+      if lift > 0 then final = sigmoid(logit(e.risk) + lift) end
       -- The flags say why a flagged message was raised (a pile-on is reported whatever the score).
       if final >= P.threshold then
         if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
-        if rep >= 0.5 then table.insert(flags, 'repeated_targeting') end
+        if rep_target >= 0.5 then table.insert(flags, 'repeated_targeting') end
+        if warned > 0 then table.insert(flags, 'ignored_request_to_stop') end
+        if rep_near >= 0.5 and rep_target < 0.5 then table.insert(flags, 'persistent_hostility') end
         if prior >= 0.5 then table.insert(flags, 'repeat_offender') end
       end
       if piled then table.insert(flags, 'pile_on') end
@@ -222,7 +323,9 @@ for _, e in ipairs(P.events) do
     -- Insert in timestamp order; the window keeps the newest P.window messages.
     -- Window items are arrays (ts, risk, final, hostility, author, target, eid): the state is
     -- decoded and encoded on every update, and repeated keys would double its size.
-    local item = {e.ts, e.risk, final, hostile and e.risk or e.risk * 0.5 * e.hostile, e.author, e.target, e.eid}
+    -- (ts, risk, final, hostility, author, target, eid, protected)
+    local item = {e.ts, e.risk, final, hostile and e.risk or e.risk * 0.5 * e.hostile, e.author, e.target, e.eid,
+                  protected and 1 or 0}
     local pos = #s.window + 1
     while pos > 1 and s.window[pos - 1][1] > e.ts do pos = pos - 1 end
     table.insert(s.window, pos, item)
@@ -252,7 +355,8 @@ for _, e in ipairs(P.events) do
       local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
       if e.risk >= P.pile_min_risk then
-        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = hostile and 1 or 0, risk = e.risk})
+        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = (hostile and (not protected or protected == 'answering_harasser')) and 1 or 0,
+                              risk = e.risk, f = final})
       end
       if flagged then
         t.flagged = t.flagged + 1
@@ -275,7 +379,7 @@ for _, e in ipairs(P.events) do
         table.insert(alerts, {kind = 'pile_on', target = target, authors = names, eid = e.eid, ts = e.ts})
       end
     end
-    table.insert(results, {eid = e.eid, final = final, flags = flags, heat = heat, burst = burst,
+    table.insert(results, {eid = e.eid, final = final, flags = flags, heat = heat, burst = burst, warned = warned,
                            repeat_n = evidence, attacked_by_target = attacks_by_target,
                            pile_authors = pile_authors, hostile_authors = hostile_authors})
   end
@@ -303,7 +407,28 @@ local escalation = clamp(0.7 * heat_now + 0.25 * trend + 0.2 * pace * heat_now)
 s.escalation_score = math.floor(escalation * 10000 + 0.5) / 10000
 if s.escalation_score >= P.alert_escalation and s.alerted.escalation == 0 then
   s.alerted.escalation = 1
-  table.insert(alerts, {kind = 'escalation', escalation = s.escalation_score, ts = s.last_ts})
+  -- Name who and whom: the authors of the flagged messages in the horizon (else the hostile
+  -- ones), never the people protected, the person they addressed most, and the newest of them.
+  local function parties(min_final, min_hostility)
+    local names, by_target, eid, at = {}, {}, nil, nil
+    for _, m in ipairs(s.window) do
+      if m[8] ~= 1 and (s.last_ts - m[1]) / 1000 <= P.heat_horizon_s and m[3] >= min_final and m[4] >= min_hostility
+         and m[4] > 0 then
+        names[m[5]] = true
+        if m[6] ~= '' then by_target[m[6]] = (by_target[m[6]] or 0) + 1 end
+        if not at or m[1] >= at then eid, at = m[7], m[1] end
+      end
+    end
+    return names, by_target, eid
+  end
+  local names, by_target, eid = parties(P.threshold, 0)
+  if not eid then names, by_target, eid = parties(0, P.min_boost) end
+  local authors, target, most = {}, nil, 0
+  for a in pairs(names) do table.insert(authors, a) end
+  for t, c in pairs(by_target) do if c > most or (c == most and t < target) then target, most = t, c end end
+  if not eid and #s.window > 0 then eid = s.window[#s.window][7] end
+  table.insert(alerts, {kind = 'escalation', escalation = s.escalation_score, ts = s.last_ts, eid = eid,
+                        target = target, authors = authors})
 elseif s.escalation_score < P.alert_escalation / 2 then
   s.alerted.escalation = 0
 end
@@ -335,6 +460,29 @@ return cjson.encode({state = view, results = results, alerts = alerts})
 """
 
 
+# A request for help or to stop: "mods please", "@x stop", "leave me alone", "that's not ok". The
+# strongest sign a conversation has that someone *else* is the problem. Game chat says "stop
+# feeding" and "report jungle" all day, so "stop" and "report" count only in a plea's own phrasing.
+PLEA = re.compile(
+    r"\b(?:mods?|moderators?|admins?)\b(?! (?:are|is) (?:trash|useless|asleep))"
+    r"|\b(?:please|pls|plz) (?:just )?(?:stop|don'?t|leave|quit|help|ban|mute|block)\b"
+    r"|\bstop (?:it|this|that|now|please|pls|already|harassing|bullying|insulting|messaging|talking to)\b"
+    r"|\bstop[.!]*$"
+    r"|\bleave (?:me|him|her|them|us|my \w+|\S+) alone\b|\bback off\b|\bknock it off\b|\bcut it out\b"
+    r"|\b(?:that'?s|thats|this is|it'?s|its|so|really) not (?:ok|okay|cool|funny|fair)\b|\bnot (?:ok|okay|cool)\b"
+    r"|\b(?:that'?s|thats) enough\b|\benough already\b"
+    r"|\b(?:i'?m|im|i am) (?:reporting|blocking) (?:you|u|him|her|them)\b|\breported (?:you|u|him|her|them)\b"
+    r"|\b(?:keeps?|kept|been) (?:insulting|harassing|bullying|threatening|messaging|following|spamming) (?:me|us|her|him|them)\b"
+    r"|\b(?:why are you|why r u|stop being) (?:so )?(?:mean|rude|like this)\b",
+    re.IGNORECASE,
+)
+
+
+def is_plea(text: str) -> bool:
+    """Whether a message asks for help, asks someone to stop, or stands up for someone."""
+    return bool(PLEA.search(" ".join(text.lower().split())))
+
+
 @dataclass(frozen=True)
 class SessionParams:
     """The knobs of the temporal model. The defaults were tuned on the conversation benchmark's
@@ -361,11 +509,16 @@ class SessionParams:
     snapshot_every_s: float = 10.0
     victim_damp: float = 0.7
     alert_escalation: float = 0.6
-    w_heat: float = 0.25
-    w_burst: float = 0.1
-    w_repeat: float = 0.25
-    w_pile: float = 0.35
-    w_prior: float = 0.15
+    # Weights in log-odds: final = sigmoid(logit(model) + min(max_lift, lift)), see the script.
+    w_heat: float = 1.2
+    w_burst: float = 0.4
+    w_repeat: float = 1.5
+    w_pile: float = 1.4
+    w_prior: float = 1.0
+    max_lift: float = 2.5          # odds x12 at most: 0.5 -> 0.92, never a jump to 1.00
+    near_anchor_risk: float | None = None  # near the threshold; None: threshold - 0.1
+    near_repeat: int = 2           # earlier near-threshold hostile messages that make a pattern
+    plea_evidence: float = 1.0     # what each person who asked the author to stop counts as repetition
     prior_per_flag: float = 1 / 6  # what one flagged message adds to the standing (app.standing.standing_of)
     never_damp: tuple[str, ...] = ("threat", "self_harm")
     enabled: bool = True
@@ -382,6 +535,7 @@ class SessionUpdate:
     target_id: str | None  # the addressed user: reply parent, first mention or the event's user_id
     prior: float = 0.0     # the author's standing across sessions, 0 (clean) to 1 (repeat offender)
     category: str = ""     # the model's category: some are never damped as answering back
+    plea: bool = False     # asks for help or asks someone to stop (is_plea)
 
 
 @dataclass
@@ -494,6 +648,8 @@ class SessionStore:
         order = list(by_session)
         base = {k: self.params.threshold if v is None else v
                 for k, v in self.params.__dict__.items() if k not in ("enabled", "never_damp")}
+        if self.params.near_anchor_risk is None:
+            base["near_anchor_risk"] = self.params.threshold - 0.1
         payloads = []
         for session_id in order:
             platform, channel_id = places[session_id]
@@ -533,14 +689,15 @@ def _event_arg(u: SessionUpdate, params: SessionParams) -> dict[str, Any]:
     enabled = params.enabled
     return {"eid": u.event_id, "ts": u.timestamp_ms, "risk": round(u.risk, 4),
             "hostile": 1 if (u.hostile and enabled) else 0, "author": u.author_id, "target": u.target_id or "",
-            "prior": round(u.prior, 4) if enabled else 0.0, "severe": 1 if u.category in params.never_damp else 0}
+            "prior": round(u.prior, 4) if enabled else 0.0, "severe": 1 if u.category in params.never_damp else 0,
+            "plea": 1 if (u.plea and enabled) else 0}
 
 
 def _result(reply: dict[str, Any]) -> SessionResult:
     lite = reply.get("lite")
     verdicts = {
         r["eid"]: MessageVerdict(float(r["final"]), list(r["flags"] or []),
-                                 {k: r.get(k) for k in ("heat", "burst", "repeat_n", "attacked_by_target",
+                                 {k: r.get(k) for k in ("heat", "burst", "repeat_n", "attacked_by_target", "warned",
                                                         "pile_authors", "hostile_authors")})
         for r in reply["results"] or []
     }

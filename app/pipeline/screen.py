@@ -33,7 +33,7 @@ from app import metrics, standing, streams
 from app.config import Settings
 from app.models import Event
 from app.pipeline import screen_store, windows
-from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, queue_turns
+from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, is_plea, queue_turns
 
 # Categories that never count as hostile for the conversation signals: profanity and spam alone never
 # heat a session, which is what keeps friendly banter from escalating. Anything else counts once its
@@ -128,10 +128,14 @@ def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequen
 
 def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]],
                    priors: dict[tuple[str, str], float]) -> dict[str, SessionResult]:
-    """Update each conversation and fold its verdict into the prediction (final risk and flags)."""
+    """Update each conversation and fold its verdict into the prediction (final risk and flags).
+
+    The final risk is the session's: the model's probability with the conversation's evidence
+    added in log-odds (capped), or damped for a person the session protects (app/sessions.py)."""
     updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
                              p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
-                             priors.get((e["platform"], e["author_id"]), 0.0), p["risk_category"])
+                             priors.get((e["platform"], e["author_id"]), 0.0), p["risk_category"],
+                             is_plea(e["content"]))
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
     results = store.update(updates, places)

@@ -320,3 +320,71 @@ def test_an_update_survives_redis_losing_its_script_cache(store, rds):
     result = store.update([msg(2, "a", 0.1, hostile=False, at_s=5)], PLACE)["web:c"]
     assert result.contract["message_count"] == 2 and set(result.verdicts) == {"e2"}
     assert rds.script_exists(store.script.sha) == [True]
+
+
+def plea(n: int, author: str, risk: float, *, target: str | None = None, at_s: float = 0) -> SessionUpdate:
+    return SessionUpdate(f"e{n}", "web:c", T0 + int(at_s * 1000), risk, True, author, target, 0.0,
+                         "targeted_harassment", plea=True)
+
+
+def test_a_help_request_lowers_its_author_and_raises_the_harasser(store):
+    # The model reads the insult the request answers and scores the request itself as hostile; the
+    # session knows better: the person asking for help is never raised, and is damped.
+    store.update([msg(1, "x", 0.8, target="vic", at_s=0), msg(2, "x", 0.75, target="vic", at_s=20)], PLACE)
+    ask = store.update([plea(3, "vic", 0.9, target="x", at_s=40)], PLACE)["web:c"].verdicts["e3"]
+    assert ask.final_risk == pytest.approx(0.9 * 0.7) and ask.flags == ["asking_for_help"]
+    # ... and the harasser who keeps going after being asked to stop is repeating, whatever the target.
+    after = store.update([msg(4, "x", 0.6, target=None, at_s=60)], PLACE)["web:c"].verdicts["e4"]
+    assert after.final_risk >= 0.7 and "ignored_request_to_stop" in after.flags
+
+
+def test_an_untargeted_message_from_the_victim_is_not_heated_by_the_attacks_on_them(store):
+    store.update([msg(i, f"r{i}", 0.9, target="vic", at_s=i * 5) for i in range(3)], PLACE)
+    own = store.update([msg(9, "vic", 0.6, target=None, at_s=20)], PLACE)["web:c"].verdicts["e9"]
+    assert own.final_risk == pytest.approx(0.6) and own.flags == []
+
+
+def test_the_aggressor_saying_please_stop_is_not_protected(store):
+    store.update([msg(1, "dan", 0.9, target="eve", at_s=0)], PLACE)
+    again = store.update([plea(2, "dan", 0.8, target="eve", at_s=20)], PLACE)["web:c"].verdicts["e2"]
+    assert again.final_risk >= 0.8 and "asking_for_help" not in again.flags
+
+
+def test_a_bystander_defending_the_target_is_damped_not_raised(store):
+    store.update([msg(1, "bully", 0.9, target="kid", at_s=0), msg(2, "bully", 0.85, target="kid", at_s=10)], PLACE)
+    told = store.update([msg(3, "ally", 0.8, target="bully", at_s=20)], PLACE)["web:c"].verdicts["e3"]
+    assert told.final_risk == pytest.approx(0.8 * 0.7) and told.flags == ["defending_target"]
+
+
+def test_a_mild_message_from_a_known_offender_is_raised_in_proportion_not_to_certainty(store):
+    mild = SessionUpdate("e1", "web:c", T0, 0.5, True, "y", "z", prior=1.0)
+    verdict = store.update([mild], PLACE)["web:c"].verdicts["e1"]
+    assert 0.5 < verdict.final_risk < 0.7 and verdict.flags == []
+
+
+def test_no_context_jumps_a_message_past_the_lift_cap(store):
+    import math
+
+    store.update([msg(i, f"r{i}", 0.95, target="vic", at_s=i) for i in range(4)]
+                 + [msg(10 + i, "x", 0.95, target="vic", at_s=5 + i) for i in range(3)], PLACE)
+    worst = SessionUpdate("e20", "web:c", T0 + 9000, 0.5, True, "x", "vic", prior=1.0)
+    verdict = store.update([worst], PLACE)["web:c"].verdicts["e20"]
+    cap = 1 / (1 + math.exp(-SessionParams().max_lift))  # from 0.5, logit 0
+    assert 0.7 <= verdict.final_risk <= cap + 1e-4 < 0.95
+
+
+def test_hostility_kept_just_under_the_threshold_is_persistent(store):
+    verdicts = {}
+    for i, risk in enumerate((0.63, 0.65, 0.64)):
+        verdicts.update(store.update([msg(i, "feeder", risk, target=None, at_s=i * 40)], PLACE)["web:c"].verdicts)
+    assert verdicts["e0"].final_risk == pytest.approx(0.63) and verdicts["e1"].final_risk == pytest.approx(0.65)
+    assert verdicts["e2"].final_risk >= 0.7 and "persistent_hostility" in verdicts["e2"].flags
+
+
+def test_an_escalation_alert_names_who_whom_and_which_message(store):
+    hot = [msg(i, "troll", 0.9, target="vic", at_s=i * 5) for i in range(8)]
+    hot.insert(3, msg(50, "vic", 0.2, hostile=False, target="troll", at_s=12))
+    alerts = store.update(hot, PLACE)["web:c"].alerts
+    [escalation] = [a for a in alerts if a["kind"] == "escalation"]
+    assert escalation["target"] == "vic" and escalation["authors"] == ["troll"]
+    assert escalation["eid"] in {f"e{i}" for i in range(8)}
