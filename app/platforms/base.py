@@ -170,7 +170,11 @@ def as_iso_time(value: Any, where: str) -> str:
 
 
 def iso_from_epoch(seconds: int, microseconds: int = 0) -> str:
-    moment = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=microseconds)
+    """400 for a time no datetime holds (a Slack ``ts`` or a snowflake of 40 digits was a 500)."""
+    try:
+        moment = datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=microseconds)
+    except (OverflowError, OSError, ValueError):
+        raise WebhookRejected(400, "time out of range") from None
     return moment.isoformat()
 
 

@@ -374,7 +374,8 @@ def automod_event(execution: JsonObject, fallback_time: str | None) -> JsonObjec
     if fallback_time is None:
         raise WebhookRejected(400, "no timestamp for the AutoMod execution")
     mentions = unique(USER_MENTION.findall(content))
-    content_hash = hashlib.sha256(content.encode()).hexdigest()[:16]
+    # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which strict UTF-8 refuses (a 500)
+    content_hash = hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     action = object_or_empty(execution.get("action"))
     metadata: JsonObject = {
         "timestamp": fallback_time,

@@ -17,7 +17,13 @@ settings.load_profile("safety")
 # Any text Python can hold, lone surrogates and NUL included: what json.loads makes of "\ud800" or "\u0000".
 ANY_TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF,
                                  categories=None), max_size=60)
-SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | ANY_TEXT
+# Values that broke parsers elsewhere: digits int() refuses, ids past 64 bits, times out of range.
+AWKWARD_VALUES = ["", " ", "0", "-1", "²", "٣", "9" * 40, "1" * 19, "1e999", "NaN", "\x00", "\ud800",
+                           "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2024-06-01T12:00:00",
+                           "1717243199.000100", "99999999999999999999.1", 2**64, -1, 1e308, None, True, [], {}]
+AWKWARD = st.sampled_from(AWKWARD_VALUES)
+SCALARS = (st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | ANY_TEXT
+           | AWKWARD)
 JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ANY_TEXT, inner, max_size=4),
                     max_leaves=20)
 
