@@ -173,6 +173,12 @@ THING_CRITICISM = re.compile(
     r"(?:is|was|looks|seems|are|were|feels)(?: (?:so|really|kinda|pretty|fucking|absolute|complete|total|"
     rf"just|honestly|literally|straight))* (?:{INSULT_ALTERNATION})\b"
 )
+# "... is trash and so are you", "... and you too", "just like you": the insult passes from the
+# thing to the person right after a THING_CRITICISM match.
+PASSED_TO_PERSON = re.compile(
+    rf"[\s,.!]*(?:(?:and|but|&) )?(?:so (?:are|r|is) (?:you|u)|as (?:are|r) (?:you|u)|{YOU}(?:'re| are| r)?"
+    r"(?: (?:a|an|one|\w+))? (?:too|also|as well)|(?:just )?like (?:you|u)\b|same (?:as|goes for|for|with) (?:you|u))\b"
+)
 DIRECTED_PROFANITY = re.compile(
     rf"\b(?:fuck|screw) (?:{YOU}|ur ?self|yourself)\b"
 )

@@ -209,6 +209,9 @@ def _check_targeting(text: str, words: frozenset[str], found: _Findings) -> bool
         negated |= verdict == "negated"
         if verdict == "person":
             insults.add(target.group("insult"))
+    thing = None if insults else pat.THING_CRITICISM.search(text)
+    if thing and pat.PASSED_TO_PERSON.match(text, thing.end()):
+        insults.add(thing.group(0).split()[-1])  # "your stream is trash and so are you": the person too
     extra_kinds = 0
     for pattern in (pat.DIRECTED_PROFANITY, pat.INSULT_PHRASE, pat.MENTION_INSULT):
         match = pattern.search(text) if pattern is not pat.MENTION_INSULT or "@" in text else None

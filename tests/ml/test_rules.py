@@ -192,3 +192,21 @@ def test_profanity_told_to_someone_is_not_capped_as_untargeted(text: str) -> Non
 @pytest.mark.parametrize("text", ["fuck this lag", "shit happens", "ugh fucking servers again"])
 def test_profanity_at_nobody_is_still_capped(text: str) -> None:
     assert check(text).ceiling == 0.6
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["your stream is trash and so are you", "your aim is trash, just like you", "this game is trash and you too",
+     "your build is garbage and you are too"],
+)
+def test_criticism_of_a_thing_does_not_excuse_an_insult_to_the_person(text: str) -> None:
+    result = check(text)
+    assert "criticism_of_thing" not in result.flags and result.ceiling is None
+    assert (result.floor, result.floor_category) == (0.75, "targeted_harassment")
+
+
+@pytest.mark.parametrize("text", ["your stream is trash", "your stream is trash and so is the chat",
+                                  "your aim is trash like your ping"])
+def test_criticism_of_things_alone_is_still_capped(text: str) -> None:
+    result = check(text)
+    assert "criticism_of_thing" in result.flags and result.ceiling == 0.6
