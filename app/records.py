@@ -110,7 +110,7 @@ def _public_session(contract: dict[str, Any], *, live: bool) -> dict[str, Any]:
 
 def user_record(platform: str, user_id: str) -> dict[str, Any] | None:
     """An author's standing across sessions, with their recent actions."""
-    from app.standing import standing_of
+    from app.standing import decided_violations, standing_of
 
     with session_scope() as db:
         user = db.scalars(select(User).where(User.platform == platform, User.user_id == user_id)).first()
@@ -121,11 +121,19 @@ def user_record(platform: str, user_id: str) -> dict[str, Any] | None:
         sessions = db.execute(select(Event.session_id, func.count()).where(
             Event.platform == platform, Event.author_id == user_id).group_by(Event.session_id)
             .order_by(func.count().desc()).limit(20)).all()
-        standing = standing_of(user.message_count, user.flagged_count, user.violation_count)
+        decided = decided_violations(db, [(platform, user_id)]).get((platform, user_id), {})
+        violations = max(user.violation_count, sum(decided.values()))
+        first, last = db.execute(select(func.min(Event.occurred_at), func.max(Event.occurred_at)).where(
+            Event.platform == platform, Event.author_id == user_id)).one()
+        standing = standing_of(user.message_count, user.flagged_count, violations)
+        # Violations are the sanctions decided and not undone, dry-run ones included and counted
+        # apart; first/last seen are the author's own messages' times, not when we received them.
         return {"platform": platform, "user_id": user_id, "message_count": user.message_count,
-                "flagged_count": user.flagged_count, "violation_count": user.violation_count,
+                "flagged_count": user.flagged_count, "violation_count": violations,
+                "violations": {status: decided.get(status, 0) for status in ("applied", "dry_run", "pending")},
+                "dry_run_violations": decided.get("dry_run", 0),
                 "reputation": standing["reputation"], "repeat_offender_score": standing["prior"],
-                "first_seen": user.first_seen.isoformat(), "last_seen": user.last_seen.isoformat(),
+                "first_seen": (first or user.first_seen).isoformat(), "last_seen": (last or user.last_seen).isoformat(),
                 "sessions": [{"session_id": sid, "message_count": n} for sid, n in sessions],
                 "recent_actions": [_action(a) for a in actions]}
 

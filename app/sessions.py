@@ -345,7 +345,7 @@ for _, e in ipairs(P.events) do
     if final > p.max_risk then p.max_risk = final end
     p.recent = 0.6 * p.recent + 0.4 * final
     if target then p.targets[target] = (p.targets[target] or 0) + 1 end
-    if target and hostile and e.risk >= P.attack_min_risk then
+    if target and hostile and e.risk >= P.attack_min_risk and (not protected or protected == 'answering_harasser') then
       if type(p.first_attack) ~= 'table' then p.first_attack = {} end
       if not p.first_attack[target] or e.ts < p.first_attack[target] then p.first_attack[target] = e.ts end
     end
@@ -355,8 +355,9 @@ for _, e in ipairs(P.events) do
       local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
       if e.risk >= P.pile_min_risk then
-        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = (hostile and (not protected or protected == 'answering_harasser')) and 1 or 0,
-                              risk = e.risk, f = final})
+        -- A plea or a defence is no attack; a victim's answer back still counts as one of theirs.
+        local counts = hostile and (not protected or protected == 'answering_harasser')
+        table.insert(t.hits, {ts = e.ts, author = e.author, hostile = counts and 1 or 0, risk = e.risk, f = final})
       end
       if flagged then
         t.flagged = t.flagged + 1
@@ -472,7 +473,8 @@ PLEA = re.compile(
     r"|\b(?:that'?s|thats|this is|it'?s|its|so|really) not (?:ok|okay|cool|funny|fair)\b|\bnot (?:ok|okay|cool)\b"
     r"|\b(?:that'?s|thats) enough\b|\benough already\b"
     r"|\b(?:i'?m|im|i am) (?:reporting|blocking) (?:you|u|him|her|them)\b|\breported (?:you|u|him|her|them)\b"
-    r"|\b(?:keeps?|kept|been) (?:insulting|harassing|bullying|threatening|messaging|following|spamming) (?:me|us|her|him|them)\b"
+    r"|\b(?:keeps?|kept|been) (?:insulting|harassing|bullying|threatening|messaging|following|spamming)"
+    r" (?:me|us|her|him|them)\b"
     r"|\b(?:why are you|why r u|stop being) (?:so )?(?:mean|rude|like this)\b",
     re.IGNORECASE,
 )

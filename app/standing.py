@@ -13,13 +13,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session as DbSession
 
-from app.models import User
+from app.models import Action, User
 
 TTL_S = 3600
 Key = tuple[str, str]
+# What counts as a violation: a sanction decided against the author and not undone, dry-run
+# included (a shadow deployment still decided it; the API marks it). The same as
+# app.pipeline.context's SANCTIONS and COUNTED_STATUSES; users.violation_count holds applied ones only.
+SANCTIONS = ("warning", "timeout", "mute", "ban", "delete_message")
+DECIDED = ("pending", "applied", "dry_run")
 
 
 def reputation_key(platform: str, user_id: str) -> str:
@@ -55,9 +60,12 @@ def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redi
             else:
                 missing.append(key)
         if missing:
-            rows = db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
-                                     User.violation_count).where(tuple_(User.platform, User.user_id).in_(missing)))
-            found = {(r[0], r[1]): standing_of(r[2], r[3], r[4]) for r in rows}
+            rows = list(db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
+                                          User.violation_count)
+                                   .where(tuple_(User.platform, User.user_id).in_(missing))))
+            decided = decided_violations(db, [(r[0], r[1]) for r in rows])
+            found = {(r[0], r[1]): standing_of(r[2], r[3], max(r[4], sum(decided.get((r[0], r[1]), {}).values())))
+                     for r in rows}
             for key in missing:
                 out[key] = found[key]["prior"] if key in found else 0.0
             cache(client, found.items())
@@ -73,6 +81,25 @@ def cache(client: redis.Redis, standings: Iterable[tuple[Key, dict[str, Any]]]) 
     pipe.execute()
 
 
-def refresh(client: redis.Redis, rows: Sequence[Any]) -> None:
-    """Re-cache after an update that RETURNING gave us (platform, user_id, messages, flagged, violations)."""
-    cache(client, (((r[0], r[1]), standing_of(r[2], r[3], r[4])) for r in rows))
+def refresh(client: redis.Redis, rows: Sequence[Any], db: DbSession | None = None) -> None:
+    """Re-cache after an update that RETURNING gave us (platform, user_id, messages, flagged, violations);
+    with ``db``, the violations are the decided ones (dry-run and pending too), not only the applied."""
+    decided = decided_violations(db, [(r[0], r[1]) for r in rows]) if db is not None else {}
+    cache(client, (((r[0], r[1]), standing_of(r[2], r[3], max(r[4], sum(decided.get((r[0], r[1]), {}).values()))))
+                   for r in rows))
+
+
+def decided_violations(db: DbSession, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:
+    """Sanctions decided against each author and not undone, by status (pending, applied, dry_run)."""
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    rows = db.execute(select(Action.platform, Action.user_id, Action.status, func.count())
+                      .where(Action.user_id.in_(sorted({u for _, u in wanted})), Action.action_type.in_(SANCTIONS),
+                             Action.status.in_(DECIDED))
+                      .group_by(Action.platform, Action.user_id, Action.status))
+    out: dict[Key, dict[str, int]] = {}
+    for platform, user_id, status, count in rows:
+        if (platform, user_id) in wanted:
+            out.setdefault((platform, user_id), {})[status] = count
+    return out

@@ -205,7 +205,7 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     totals = screen_store.save_authors(db, screened, now)
     screen_store.save_sessions(db, {sid: r.contract for sid, r in results.items() if r.snapshot})
     screen_store.save_alerts(db, alerts)
-    standing.refresh(client, totals)
+    standing.refresh(client, totals, db)  # violations as decided (dry-run too), as the standing reads them
     return BatchResult(screened, sessions, alerts, stored=screen_store.load_screened(db, again), acks=acks)
 
 
