@@ -49,6 +49,7 @@ BENIGN = ["gg everyone, that was close", "lol that play was sick", "anyone up fo
           "i lagged so hard there", "lets go again", "that was a clean flank", "queue up?", "fair enough",
           "same time tomorrow?", "my aim is off today"]
 HOSTILE = "you are a worthless idiot, nobody wants you here"
+HOSTILE_EVERY = 100
 
 
 class Redis:
@@ -237,9 +238,11 @@ class Load:
             time.sleep(max(0.0, next_at - time.monotonic()))
 
     def _event(self, i: int) -> dict:
-        content = HOSTILE if i % 20 == 7 else BENIGN[i % len(BENIGN)]
-        return {"event_id": f"{self.case}-{i}", "platform": "web", "author_id": f"user{i % 41}",
-                "user_id": f"user{(i * 7) % 41}", "channel_id": f"chan{i % 17}", "content": content}
+        # 1 in HOSTILE_EVERY hostile: the single reasoning process (local Qdrant) keeps up with that,
+        # so actions are decided and applied during the faults, not an hour later.
+        content = HOSTILE if i % HOSTILE_EVERY == 7 else BENIGN[i % len(BENIGN)]
+        return {"event_id": f"{self.case}-{i}", "platform": "web", "author_id": f"user{i % 97}",
+                "user_id": f"user{(i * 7) % 89}", "channel_id": f"chan{i % 31}", "content": content}
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -345,6 +348,10 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
         applied_twice = cur.fetchone()[0]
         cur.execute("SELECT count(*) FROM actions WHERE event_id LIKE %s", (case + "-%",))
         actions = cur.fetchone()[0]
+        cur.execute("SELECT count(*) FROM events e WHERE e.event_id LIKE %s AND e.status = 'needs_review' AND NOT "
+                    "EXISTS (SELECT 1 FROM actions a WHERE a.platform = e.platform AND a.event_id = e.event_id)",
+                    (case + "-%",))
+        undecided = cur.fetchone()[0]
     in_pg = {e for e, status in rows.items() if status != "received"}
     review = {e for e, status in rows.items() if status != "screened" and status != "received"}
     return {
@@ -357,6 +364,7 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
         "risky_not_fanned_out": len(review - set(reasoning)),
         "fanned_out_twice": sum(1 for n in reasoning.values() if n > 1),
         "actions": actions, "duplicate_actions": dup_actions, "applied_twice": applied_twice,
+        "undecided": undecided,
     }
 
 
@@ -400,18 +408,40 @@ def run_case(stack: Stack, name: str, rate: float, seconds: float, drain_s: floa
               "refused_requests": load.refused_requests, "catch_up_s": round(catch_up, 1),
               **check(stack, case, load.accepted)}
     print(f"    {result}", flush=True)
-    return result
+    return result | {"_case": case, "_accepted": load.accepted}
+
+
+def settle(stack: Stack, timeout_s: float) -> None:
+    """Wait until the reasoning and actions queues are empty and the action count stops moving."""
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    from app.db import sqlalchemy_url
+
+    dsn = make_url(sqlalchemy_url(stack.pg.url)).set(drivername="postgresql").render_as_string(hide_password=False)
+    rds, last, still, deadline = stack.client(), -1, 0, time.monotonic() + timeout_s
+    while time.monotonic() < deadline and still < 3:
+        with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM actions WHERE status <> 'pending'")
+            done = cur.fetchone()[0]
+        idle = not rds.llen("reasoning") and not rds.llen("actions")
+        still = still + 1 if idle and done == last else 0
+        last = done
+        time.sleep(5)
+    print(f"settled: {last} actions decided and settled", flush=True)
 
 
 def report(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"\nfaults under load (model {args.model}, appendfsync {args.fsync})")
     print("| case | load held (events/s) | fault | accepted | lost | screened twice | PG not in stream | "
-          "fanned out twice | risky not fanned out | actions applied twice | caught up after load (s) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "risky | fanned out twice | risky not fanned out | actions | applied twice | undecided | "
+          "screened all (s after load) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['case']} | {r['load_per_s']} | {r['fault']} | {r['accepted']} | {r['lost']} | "
-              f"{r['screened_twice']} | {r['pg_not_in_stream']} | {r['fanned_out_twice']} | "
-              f"{r['risky_not_fanned_out']} | {r['applied_twice']} | {r['catch_up_s']} |")
+              f"{r['screened_twice']} | {r['pg_not_in_stream']} | {r['risky']} | {r['fanned_out_twice']} | "
+              f"{r['risky_not_fanned_out']} | {r['actions']} | {r['applied_twice']} | {r['undecided']} | "
+              f"{r['catch_up_s']} |")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
@@ -425,9 +455,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--drain-s", type=float, default=180)
+    parser.add_argument("--settle-s", type=float, default=300,
+                        help="after the cases, wait this long at most for reasoning and actions to finish")
     parser.add_argument("--fsync", choices=["everysec", "always"],
                         default=os.environ.get("REDIS_APPENDFSYNC", "everysec"))
-    parser.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "minilm-v4"))
+    parser.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "minilm-v5"))
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     unknown = set(names) - set(CASES)
@@ -437,8 +469,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="safety-faults-") as tmp:
         Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user and must reach its folder
         with Stack(Path(tmp), args.fsync, args.model) as stack:
-            for name in names:
-                rows.append(run_case(stack, name, args.rate, args.seconds, args.drain_s))
+            cases = [run_case(stack, name, args.rate, args.seconds, args.drain_s) for name in names]
+            settle(stack, args.settle_s)
+            for row in cases:  # the slow path may still have been deciding when the case was checked
+                final = check(stack, row.pop("_case"), row.pop("_accepted"))
+                rows.append(row | {k: final[k] for k in ("risky_not_fanned_out", "fanned_out_twice", "actions",
+                                                          "duplicate_actions", "applied_twice", "undecided")})
     report(rows, args)
     return 0 if all(r["lost"] == 0 and r["screened_twice"] == 0 and r["pg_not_in_stream"] == 0
                     and r["applied_twice"] == 0 for r in rows) else 1

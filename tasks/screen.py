@@ -93,10 +93,12 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
         done = screen_items(client, items)
     except TRANSIENT as exc:
         # Left pending: this retry claims them back (any reader would after RECLAIM_IDLE_MS).
+        ids = [i["stream_id"] for i in items]
+        _not_poison(client, ids)
         metrics.SCREEN_RETRIES.inc()
         log.warning("screen.batch: %s; %d events stay pending, retry %d", type(exc).__name__, len(items),
                     self.request.retries + 1)
-        raise self.retry(kwargs={"claim": [i["stream_id"] for i in items]},
+        raise self.retry(kwargs={"claim": ids},
                          countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
                          exc=exc) from exc
     _state["per_event_s"] = 0.7 * _state["per_event_s"] + 0.3 * (time.perf_counter() - started) / len(entries)
@@ -171,6 +173,15 @@ def _claim(client: redis.Redis, me: str, ids: list[str]) -> list[tuple[str, dict
     return _drop_poison(client, [(sid, fields) for sid, fields in claimed if fields])
 
 
+def _not_poison(client: redis.Redis, ids: list[str]) -> None:
+    """A dependency failed, the entries did not: reset their delivery count, so an outage of any
+    length never makes them look like entries that kill their readers."""
+    try:
+        client.xclaim(streams.RAW, streams.SCREENING_GROUP, consumer_name(), 0, ids, retrycount=0, justid=True)
+    except redis.RedisError:
+        pass  # Redis is what failed: the count stays, and an outage costs a claim every few seconds
+
+
 def _drop_poison(client: redis.Redis, entries: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
     """An entry delivered MAX_DELIVERIES times keeps killing its readers: dead-letter it."""
     if not entries:
@@ -213,8 +224,8 @@ def screen_items(client: redis.Redis, items: list[dict[str, Any]]) -> int:
             log.exception("screen.batch: event %s failed for good", items[0]["event"].get("event_id"))
             _give_up(client, [(items[0]["stream_id"], items[0])], f"{type(exc).__name__}: {exc}")
             return 0
-        log.warning("screen.batch: a batch of %d failed (%s); screening them one by one", len(items),
-                    type(exc).__name__)
+        log.warning("screen.batch: a batch of %d failed (%s: %.300s); screening them one by one", len(items),
+                    type(exc).__name__, exc)
         return sum(screen_items(client, [item]) for item in items)
 
 
