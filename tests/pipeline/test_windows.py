@@ -30,9 +30,8 @@ class Result:
 class Counting:
     """Scores a window 0.9 when it holds the insult; records every call."""
 
-    meta = {"transformer": {"max_length": 64}}
-
     def __init__(self) -> None:
+        self.meta = {"transformer": {"max_length": 64}}
         self.calls: list[int] = []
 
     def screen(self, texts, contexts=None):  # type: ignore[no-untyped-def]
@@ -52,7 +51,7 @@ def test_the_riskiest_window_decides_in_one_model_call():
 def test_the_shipped_model_reads_an_insult_at_the_end_of_40000_characters():
     from ml.screening import get_screener
 
-    screener = get_screener("minilm-v4")
+    screener = get_screener("minilm-v5")
     maps, plays = ["harbor", "canyon", "station", "temple", "garden"], ["rotation", "push", "defence", "flank"]
     notes = " ".join(f"In round {i} on {maps[i % 5]} our {plays[i % 4]} worked {i % 7 + 2} times, patch {i}.{i % 9}."
                      for i in range(800))
