@@ -41,7 +41,7 @@ class Settings:
     QDRANT_PATH: str = "var/qdrant"
 
     # Screening.
-    SCREENING_MODEL: str = "minilm-v4"
+    SCREENING_MODEL: str = "minilm-v5"
     SCREENING_THRESHOLD: float = 0.7
     SCREENING_BATCH_SIZE: int = 512  # at most per screen.batch (one model call, one transaction); ~0.5 s of work
     SCREENING_LINGER_MS: int = 8  # a batch waits this long after its oldest event was accepted, for more

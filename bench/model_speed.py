@@ -1,7 +1,7 @@
 """Screening model speed on this machine: one message, batches on every core, and cold start.
 
-    make bench-model                                 # minilm-v4 and ngram-v1, 3 runs each
-    python -m bench.model_speed --model minilm-v4 --runs 5
+    make bench-model                                 # minilm-v5 and ngram-v1, 3 runs each
+    python -m bench.model_speed --model minilm-v5 --runs 5
 
 What is measured, through ``ml.screening.Screener.screen`` (normalisation, tokenisation, the
 model and the rules: exactly what the screening worker runs, without the database):
@@ -67,14 +67,14 @@ print(time.perf_counter() - started)
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="repeatable; default minilm-v4 and ngram-v1")
+    parser.add_argument("--model", action="append", help="repeatable; default minilm-v5 and ngram-v1")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--singles", type=int, default=600, help="single-message calls per run")
     parser.add_argument("--batched", type=int, default=4096, help="messages per batched run")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     os.environ["SCREENING_THREADS"] = "1"
-    models = args.model or ["minilm-v4", "ngram-v1"]
+    models = args.model or ["minilm-v5", "ngram-v1"]
     texts = _messages()
     chat = [message for message in texts if len(message[0]) <= CHAT_CHARS]
     print(f"{len(texts)} held-out messages ({len(chat)} of chat length); {args.processes} cores; "

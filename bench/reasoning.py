@@ -10,7 +10,7 @@ in one process, without the two Celery hops (~2.5 ms each on this machine). The 
 (local mode) holds the labelled history below, so searches cost what they would with history.
 
 Retrieval: labelled messages from ml/data (the screening categories, split by conversation/author
-group so no query shares a thread with the history) are embedded with the shipped screening model (minilm-v4) and
+group so no query shares a thread with the history) are embedded with the shipped screening model (minilm-v5) and
 stored; for each held-out query, precision@k is the share of its k nearest stored incidents with
 the same category. "chance" is what neighbours drawn at random would score.
 """

@@ -29,7 +29,7 @@ Parsed = tuple[str, tuple[str, ...]] | str  # (text, context), or an error messa
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Screen chat messages read from stdin.")
-    parser.add_argument("--model", default=None, help="model under ml/models (default: $SCREENING_MODEL or minilm-v4)")
+    parser.add_argument("--model", default=None, help="model under ml/models (default: $SCREENING_MODEL or minilm-v5)")
     args = parser.parse_args(argv)
     try:
         screener = Screener.load(args.model)

@@ -1,7 +1,7 @@
 """Sentence embedders for similar-incident retrieval, and the Redis cache of each event's embedding.
 
-``EMBEDDING_PROVIDER=local`` (default): the embeddings of the screening model (minilm-v4, 384 dims;
-with ngram-v1, which makes none, minilm-v4 is loaded for them), so the vectors screening cached are
+``EMBEDDING_PROVIDER=local`` (default): the embeddings of the screening model (minilm-v5, 384 dims;
+with ngram-v1, which makes none, minilm-v5 is loaded for them), so the vectors screening cached are
 reused as they are.
 ``EMBEDDING_PROVIDER=openai``: OpenAI embeddings (``EMBEDDING_MODEL``, 1536 dims) via the openai client.
 

@@ -1,7 +1,7 @@
 """Long messages are screened whole: in overlapping windows the model can read, scored in the same
 batched call as the rest of the batch, each message taking its riskiest window.
 
-A transformer reads a fixed number of tokens (minilm-v4: 64, with the turn before) and the screener
+A transformer reads a fixed number of tokens (minilm-v5: 64, with the turn before) and the screener
 cuts what is longer, so an insult at the end of a long message would never be read. Slack allows
 40,000 characters. A message longer than one window is split on word boundaries into windows of
 ``window_words`` words overlapping by ``overlap_words`` (so a phrase cut by one boundary is whole

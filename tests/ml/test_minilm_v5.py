@@ -1,4 +1,4 @@
-"""minilm-v4: MiniLM fine-tuned end to end, reading a message with the turn before it; one ONNX graph
+"""minilm-v5: MiniLM fine-tuned end to end, reading a message with the turn before it; one ONNX graph
 for probabilities and embedding, plus rules."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ml.training.evaluate import run_hard_cases
 
 THRESHOLD = 0.7
 REPO = Path(__file__).resolve().parents[2]
-MODEL = "minilm-v4"
+MODEL = "minilm-v5"
 FOLDER = REPO / "ml" / "models" / MODEL
 
 
@@ -109,20 +109,27 @@ def test_threats_insults_and_evasions_are_flagged(screener: Screener, text: str,
     assert category is None or result.risk_category == category
 
 
-# Known misses, each a finding to fix rather than to hide:
-# - sexist put-downs with no insult word in them read as chat ("diversity quotas" 0.45, "not bad
-#   for a girl" 0.34; minilm-v3 caught these two and missed "stick to cooking", which this one flags);
-# - small talk read after a blatant insult takes the insult's score (0.94-0.97): ToxiChat labels a
+# Known misses, each a finding to fix rather than to hide (minilm-v5; minilm-v4 missed 15):
+# - sexist put-downs with no insult word in them ("diversity quotas" 0.59, "not bad for a girl"
+#   0.57, "stick to cooking" 0.50) land under the threshold, though no longer read as plain chat;
+# - small talk read after a blatant insult takes the insult's score (0.72-0.98): ToxiChat labels a
 #   reply offensive when it agrees with an offensive turn, and a short reply reads as agreeing. At
 #   run time a message is read with the turn between the same two people only (see
 #   app.sessions.queue_turns), so "brb" to the room is read alone, and the session model damps a
-#   victim answering their harasser; a bystander's "gg all" sent to the harasser is still raised.
-# (minilm-v2, which read messages alone, passed the small talk and missed "proud fag, prouder gamer".)
+#   victim answering their harasser; a bystander's "gg all" sent to the harasser is still raised;
+# - "proud fag, prouder gamer" (a reclaimed term) reads as hate again, as minilm-v3 did;
+# - issue 13's game chat: "go finish it im afk", "stay afk then", "finish him" still score >= 0.7
+#   (all three come back model_uncertain, so a person decides; tests/ml/test_abstention.py), the
+#   banter "lol you absolute idiot, nice shot" is floored by the targeted-insult rule, and game
+#   insults without an insult word in the lexicon ("bunch of clowns", "noob jungler", "uninstall",
+#   "you play like a girl") stay under it; "go back to the kitchen" is flagged as harassment, not
+#   as the sexism it is. "gg wp commend me" and "nise play", called severe by
+#   minilm-v4, now pass.
 KNOWN_HARD_CASE_MISSES = {"she only got mod because of diversity quotas", "not bad for a girl, i guess", "gg all",
-                          "good morning all, coffee first", "brb, grabbing food",
-                          "ok so what is everyone playing tonight",
-                          # issue 13's examples, as minilm-v4 reads them
-                          "go finish it im afk", "gg wp commend me", "nise play", "lol you absolute idiot, nice shot",
+                          "good morning all, coffee first", "brb, grabbing food", "anyone up for another round?",
+                          "ok so what is everyone playing tonight", "proud fag, prouder gamer",
+                          "people like you should stick to cooking, not ranked",
+                          "go finish it im afk", "stay afk then", "finish him", "lol you absolute idiot, nice shot",
                           "wtf this team bunch of clowns", "noob jungler", "why do you always feed, uninstall",
                           "you play like a girl", "go back to the kitchen"}
 

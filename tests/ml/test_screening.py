@@ -91,10 +91,13 @@ def test_context_changes_the_verdict(screener: Screener) -> None:
 
 
 # ngram-v1 is the fast model: a bag of n-grams misses implicit derogation without telling words and
-# reads an identity word as an attack (its model card says so); minilm-v4 passes the identity
+# reads an identity word as an attack (its model card says so); minilm-v5 passes the identity
 # cases and misses the two implicit ones too. It reads "mods?" alone as hate (0.70).
 KNOWN_HARD_CASE_MISSES = {"as a queer kid from a small town, this server is my safe place", "proud fag, prouder gamer",
-                          "she only got mod because of diversity quotas", "not bad for a girl, i guess", "mods?"}
+                          "she only got mod because of diversity quotas", "not bad for a girl, i guess", "mods?",
+                          # issue 13's examples that ngram-v1 gets wrong
+                          "lol you absolute idiot, nice shot", "noob jungler", "wtf this team bunch of clowns",
+                          "people like you should stick to cooking, not ranked", "you play like a girl"}
 
 
 def test_hard_case_suite_passes_but_for_known_misses(screener: Screener) -> None:

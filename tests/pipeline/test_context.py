@@ -54,9 +54,9 @@ def test_a_first_event_on_a_new_deployment_gathers_an_empty_context(gather, rds,
         "user_id": "newbie", "known": False, "reputation": 0.5, "violation_count": 0, "reversed_count": 0,
         "flagged_count": 0, "message_count": 0, "prior_actions": None}
     assert ctx["session"]["source"] is None and ctx["session"]["escalation_score"] == 0.0
-    assert ctx["embedding"] == {"provider": "local", "model": "minilm-v4-embedding", "dim": 384, "reused": False}
+    assert ctx["embedding"] == {"provider": "local", "model": "minilm-v5-embedding", "dim": 384, "reused": False}
     cached = json.loads(rds.get(cache_key("e1")))
-    assert len(cached["vector"]) == 384 and cached["model"] == "minilm-v4-embedding"
+    assert len(cached["vector"]) == 384 and cached["model"] == "minilm-v5-embedding"
     assert 7 * 86_400 - 10 < rds.ttl(cache_key("e1")) <= 7 * 86_400
     assert store.count() == 1
     json.dumps(ctx)  # travels as a Celery message
