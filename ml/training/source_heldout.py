@@ -210,6 +210,7 @@ def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: S
                 texts = [row.text for row in fold.test]
                 risk = np.concatenate([baseline.risk(texts[i:i + 256]) for i in range(0, len(texts), 256)])
                 table.setdefault(baseline.name, {})[fold.source] = metrics(fold.test, risk)
+        _save(table, f"partial-{family}")  # a long run keeps what it measured if it is stopped
     for per_source in table.values():
         keys = [key for key in MEAN_KEYS if all(key in m for m in per_source.values())]
         per_source["mean"] = {key: round(float(np.nanmean([m[key] for m in per_source.values()])), 4)
@@ -258,10 +259,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 args.shipped if args.shipped is not None else available_models(), not args.no_baselines,
                 args.source or REAL_SOURCES, args.max_test)
     print(format_table(table))
+    _progress(f"wrote {_save(table, args.family, vars(args))}")
+
+
+def _save(table: dict[str, dict[str, Any]], label: str, args: dict[str, Any] | None = None) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"source_heldout-{args.family}-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    path.write_text(json.dumps({"args": vars(args), "table": table}, indent=2) + "\n")
-    _progress(f"wrote {path}")
+    path = RESULTS / (f"source_heldout-{label}.json" if label.startswith("partial") else
+                      f"source_heldout-{label}-{time.strftime('%Y%m%d-%H%M%S')}.json")
+    path.write_text(json.dumps({"args": args, "table": table}, indent=2) + "\n")
+    return path
 
 
 def _progress(message: str) -> None:
