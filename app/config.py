@@ -69,6 +69,7 @@ class Settings:
     EXEMPT_USERS: tuple[str, ...] = ()  # "platform:user_id" or a bare user id
     EXEMPT_ROLES: tuple[str, ...] = ()  # role ids/names matched against metadata.author_roles
     DRY_RUN_CHANNELS: tuple[str, ...] = ()  # "platform" or "platform:channel_id"
+    ACTION_POLICY_SCOPES: tuple[str, ...] = ()  # "platform=policy" or "platform:channel_id=policy"
     ESCALATION_WINDOW_DAYS: int = 30
     ACTION_HTTP_TIMEOUT_S: float = 10.0
     ACTION_MAX_INLINE_WAIT_S: float = 2.0
@@ -111,6 +112,12 @@ class Settings:
     SLACK_ADMIN_TOKEN: str = ""
     SLACK_MODERATOR_CHANNEL: str = ""
     WEB_CALLBACK_URL: str = ""
+
+    # Moderators' console (/admin). Policy settings edited there override the values above.
+    CONSOLE_SESSION_TTL_S: int = 12 * 3600  # a signed-in session idle this long ends
+    CONSOLE_CLAIM_TTL_S: int = 600  # a claimed review item is locked to its moderator this long
+    CONSOLE_SECURE_COOKIES: bool = False  # Secure on the session cookie even over plain HTTP (set behind TLS)
+    FLOWER_URL: str = "http://127.0.0.1:5555"
 
     LOG_LEVEL: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)

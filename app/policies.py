@@ -138,6 +138,12 @@ def dry_run_reason(settings: Settings, platform: str, channel_id: str, has_crede
     return None
 
 
+def policy_name(settings: Settings, platform: str, channel_id: str) -> str:
+    """ACTION_POLICY, unless ACTION_POLICY_SCOPES names another for the channel or the platform."""
+    scoped = dict(entry.split("=", 1) for entry in settings.ACTION_POLICY_SCOPES if "=" in entry)
+    return scoped.get(f"{platform}:{channel_id}") or scoped.get(platform) or settings.ACTION_POLICY
+
+
 def quota_key(platform: str, now: datetime) -> str:
     return f"quota:actions:{platform}:{now.strftime('%Y%m%d')}"
 

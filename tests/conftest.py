@@ -26,7 +26,7 @@ from app.config import Settings, set_settings
 from app.db import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ("events", "users", "sessions", "actions", "audit_log", "alerts")
+TABLES = ("events", "users", "sessions", "actions", "audit_log", "alerts", "moderators", "appeals", "policy_settings")
 TEST_API_KEY = "test-key-0123456789"
 
 

@@ -40,6 +40,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from web.actions import bp as actions
+    from web.console import register as register_console
     from web.api import bp as api
     from web.health import bp as health
     from web.sessions import bp as sessions
@@ -50,6 +51,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(sessions)
     app.register_blueprint(webhooks)
     app.register_blueprint(health)
+    register_console(app)
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -68,3 +70,7 @@ def register_cli(app: Flask) -> None:
         from app.replay import main
 
         raise SystemExit(main(list(args), app.config["SETTINGS"]))
+
+    from web.console.cli import users
+
+    app.cli.add_command(users)

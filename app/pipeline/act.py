@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from app import metrics, policies, streams
 from app.config import Settings, get_settings
+from app.console import policy_store
 from app.db import session_scope
 from app.models import Action, AuditLog, Event, User
 from app.platforms import outbound
@@ -43,6 +44,7 @@ from app.redis_client import get_redis
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
+MODERATOR = "moderator"  # Action.provider of a decision a person took in the console
 VIOLATIONS = outbound.SANCTIONS
 SCOPE_KEYS = ("guild_id", "broadcaster_id", "tenant_id", "team_id")
 REASON_CHARS = 400
@@ -75,7 +77,8 @@ class Result:
 
 def apply(action_id: str, *, delivery: int = 0, transport: Transport | None = None) -> Result:
     """Settle a pending action. Transient platform/DB errors propagate (nothing written) for a retry."""
-    settings, client = get_settings(), get_redis()
+    client = get_redis()
+    settings = policy_store.effective(get_settings(), client)
     with session_scope() as db:
         action = _locked(db, action_id)
         if action.status != "pending":
@@ -119,6 +122,8 @@ def _settle(db: DbSession, client: redis.Redis, settings: Settings, action: Acti
     if event is None:
         return _finish(db, action, None, status="failed", kind="action.failed",
                        detail=detail | {"error": f"event {action.platform}:{action.event_id} not found"})
+    if action.provider == MODERATOR:
+        return _settle_moderator(db, settings, action, event, detail, delivery, transport)
     exempt = policies.exemption(settings, action.platform, action.user_id, event.author_id, event.event_metadata)
     if exempt:
         return _finish(db, action, event, status="skipped", kind="action.skipped", detail=detail | {"reason": exempt})
@@ -133,7 +138,7 @@ def _settle(db: DbSession, client: redis.Redis, settings: Settings, action: Acti
                                                      f"ACTION_MIN_CONFIDENCE {settings.ACTION_MIN_CONFIDENCE:.2f}")
     shadow = policies.dry_run_reason(settings, action.platform, event.channel_id,
                                      outbound.configured(action.platform, settings))
-    step = _apply_policy(db, settings, action, detail, shadow is not None)
+    step = _apply_policy(db, settings, action, detail, shadow is not None, event.channel_id)
     if step is None:
         return _finish(db, action, event, status="skipped", kind="action.skipped", detail=detail)
     now = _now()
@@ -147,10 +152,27 @@ def _settle(db: DbSession, client: redis.Redis, settings: Settings, action: Acti
     return _call_platform(db, settings, action, event, step, detail, delivery, transport)
 
 
+def _settle_moderator(db: DbSession, settings: Settings, action: Action, event: Event, detail: dict[str, Any],
+                      delivery: int, transport: Transport) -> Result:
+    """A moderator's decision from the console: the person chose the sanction, so the automatic
+    gates (exemption, model uncertainty, confidence, quota) and the policy's sizing stand aside;
+    a dry-run scope still records it without calling the platform."""
+    step = policies.with_default_duration(policies.Step(action.action_type, action.duration_hours))
+    action.duration_hours = step.duration_hours
+    detail.update(action_type=step.action_type, duration_hours=step.duration_hours)
+    shadow = policies.dry_run_reason(settings, action.platform, event.channel_id,
+                                     outbound.configured(action.platform, settings))
+    if shadow:
+        now = _now()
+        return _finish(db, action, event, status="dry_run", kind="action.dry_run", applied_at=now,
+                       expires_at=policies.expires_at(step, now), detail=detail | {"dry_run": True, "reason": shadow})
+    return _call_platform(db, settings, action, event, step, detail, delivery, transport)
+
+
 def _apply_policy(db: DbSession, settings: Settings, action: Action, detail: dict[str, Any],
-                  shadow: bool) -> policies.Step | None:
-    """Let ACTION_POLICY size the sanction; None when the result would duplicate another action row."""
-    policy = policies.policy_for(settings.ACTION_POLICY)
+                  shadow: bool, channel_id: str) -> policies.Step | None:
+    """Let the scope's policy size the sanction; None when the result would duplicate another action row."""
+    policy = policies.policy_for(policies.policy_name(settings, action.platform, channel_id))
     prior = prior_violations(db, action, window_days=settings.ESCALATION_WINDOW_DAYS, include_dry_run=shadow)
     step, note = policy.decide(policies.Step(action.action_type, action.duration_hours), prior)
     detail.update(policy=policy.name, policy_note=note, prior_violations=prior)
@@ -203,7 +225,8 @@ def reverse(action_id: str, actor: str, *, reason: str = "", delivery: int = 0,
 
     A reversal in a dry-run scope is recorded without a platform call, like the actions there.
     """
-    settings, client = get_settings(), get_redis()
+    client = get_redis()
+    settings = policy_store.effective(get_settings(), client)
     with session_scope() as db:
         action = _locked(db, action_id)
         if action.status == "reversed":

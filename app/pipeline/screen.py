@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from app import metrics, standing, streams
 from app.config import Settings
+from app.console import policy_store
 from app.models import Event
 from app.pipeline import screen_store, windows
 from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, is_plea, queue_turns
@@ -166,6 +167,7 @@ def alert_rows(results: dict[str, SessionResult], platform_of: dict[str, str]) -
 def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbSession,
                  client: redis.Redis, settings: Settings, params: SessionParams | None = None) -> BatchResult:
     """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes."""
+    settings = policy_store.effective(settings, client)  # the console's threshold, without a restart
     done = already_screened(db, [i["event"] for i in items])
     todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
     kept = {id(i) for i in todo}
