@@ -176,17 +176,32 @@ local function defending(author, target, ts)
   return false
 end
 
--- The newest author who attacked `author` (hostile and risky, or flagged) within the horizon.
+-- The newest author who attacked `author` (hostile and risky, or flagged) within the horizon,
+-- and when the first of those attacks came.
 local function attacker_of(author, ts)
-  local who, at = nil, nil
+  local who, at, first = nil, nil, nil
   for _, m in ipairs(s.window) do
-    if m[6] == author and m[5] ~= author and m[8] ~= 1 and m[4] > 0 and m[1] <= ts
-       and (ts - m[1]) / 1000 <= P.heat_horizon_s and (m[2] >= P.attack_min_risk or m[3] >= P.threshold)
-       and (not at or m[1] > at) then
-      who, at = m[5], m[1]
+    if m[6] == author and m[5] ~= author and is_attack(m, ts) then
+      if not at or m[1] > at then who, at = m[5], m[1] end
+      if not first or m[1] < first then first = m[1] end
     end
   end
-  return who
+  return who, first
+end
+
+-- Whether `who` wrote something the session protects (a plea, a defence, an answer) in the horizon.
+local function protector(who, ts)
+  for _, m in ipairs(s.window) do
+    if m[5] == who and m[8] == 1 and m[1] <= ts and (ts - m[1]) / 1000 <= P.heat_horizon_s then return true end
+  end
+  return false
+end
+
+-- Whether the author attacked anyone before `since` (who started it is remembered beyond the horizon).
+local function attacked_before(p, since)
+  if not p or type(p.first_attack) ~= 'table' then return false end
+  for _, at in pairs(p.first_attack) do if at < since then return true end end
+  return false
 end
 
 -- Earlier hostile messages of the author that sat near the threshold (to anyone, or no one):
@@ -264,15 +279,21 @@ for _, e in ipairs(P.events) do
     -- defending the target. Never raised; damped unless the model's category is one no
     -- provocation excuses (a threat, self-harm encouragement). A raider the streamer snapped at
     -- is still one of a pile-on, not a victim.
-    local attacker = attacker_of(e.author, e.ts)
+    local attacker, first_received = attacker_of(e.author, e.ts)
     local pleading = e.plea == 1 and (attacker ~= nil or not me or (me.flagged or 0) == 0)
+    -- Under attack: someone attacked the author, who had attacked no one before that, and the
+    -- message addresses no one or someone who stood up for them. What the model reads into it (a
+    -- "thanks" to a defender scored as hostile after the insults around it) is the attack's echo.
+    -- (A message to a third person is not covered: friends roasting each other pass it on.)
+    local besieged = attacker ~= nil and not attacked_before(me, first_received)
+                     and (target == nil or protector(target, e.ts))
     local protected = nil
     if not piled then
       if pleading then protected = 'asking_for_help'
       elseif hostile and answering then protected = 'answering_harasser'
       elseif hostile and target and not attacker and defending(e.author, target, e.ts) then
         protected = 'defending_target'
-      end
+      elseif hostile and besieged then protected = 'under_attack' end
     end
     if pleading and not piled then
       -- The plea is evidence against whom it names (else the author's newest attacker): their
@@ -467,7 +488,8 @@ return cjson.encode({state = view, results = results, alerts = alerts})
 PLEA = re.compile(
     r"\b(?:mods?|moderators?|admins?)\b(?! (?:are|is) (?:trash|useless|asleep))"
     r"|\b(?:please|pls|plz) (?:just )?(?:stop|don'?t|leave|quit|help|ban|mute|block)\b"
-    r"|\bstop (?:it|this|that|now|please|pls|already|harassing|bullying|insulting|messaging|talking to)\b"
+    r"|\bstop (?:it|this|that|now|please|pls|already|harassing|bullying|insulting|messaging|talking to|flaming"
+    r"|raging|trolling|being (?:toxic|rude|mean|a jerk))\b"
     r"|\bstop[.!]*$"
     r"|\bleave (?:me|him|her|them|us|my \w+|\S+) alone\b|\bback off\b|\bknock it off\b|\bcut it out\b"
     r"|\b(?:that'?s|thats|this is|it'?s|its|so|really) not (?:ok|okay|cool|funny|fair)\b|\bnot (?:ok|okay|cool)\b"

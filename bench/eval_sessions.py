@@ -5,7 +5,9 @@
     python -m bench.eval_sessions --split calibration   # where to choose knobs; report held out
 
 Real ordered conversations (the held-out ConvAbuse conversations and ToxiChat threads of the
-model's own split, so none was trained on) plus scenarios written here are replayed through the
+model's own split, so none was trained on) plus the scenario families of bench/scenarios (help
+requests, "please stop", bystanders defending, game-like team chat, banter, slow escalation,
+raids, a victim answering back; each family on both splits) are replayed through the
 webhook code path: each message is POSTed to /v1/events/ingest with its timestamp, and the batch
 the webhook queued is screened by the same function the screening worker runs. The whole replay
 runs twice on fresh state, with the session signals off (the model and rules alone) and on, and the
@@ -123,34 +125,13 @@ def toxichat(limit: int, split: str = "heldout") -> list[Conversation]:
     return out[:limit]
 
 
-def scenarios() -> list[Conversation]:
-    """Written for this benchmark: the situations moderators describe, with known ground truth."""
-    banter = ["lmao you absolute donkey, how did you miss that", "shut up, you whiffed three shots in a row",
-              "gg ez, you guys are trash lol", "fuck yeah what a clutch", "that play was fucking sick",
-              "you're such a noob haha, love you man", "damn bro carried us", "ok that was hilarious, rematch?"]
-    friends = [Message(("sam", "kim", "lee")[i % 3], ("kim", "lee", "sam")[i % 3], text, False, i * 8)
-               for i, text in enumerate(banter * 2)]
-    slow = [Message("dan", "eve", "hey eve, nice stream today", False, 0),
-            Message("eve", None, "thanks everyone for coming!", False, 30),
-            Message("dan", "eve", "why did you ignore my question", False, 120),
-            Message("dan", "eve", "you always ignore me, it's annoying", False, 240),
-            Message("dan", "eve", "you're honestly pathetic", True, 330),
-            Message("eve", "dan", "please stop", False, 360),
-            Message("dan", "eve", "nobody even likes you, you're worthless", True, 400),
-            Message("dan", "eve", "shut up you stupid attention seeker", True, 430)]
-    raid = [Message("streamer", None, "welcome in everyone!", False, 0)]
-    raid += [Message(f"fresh{i}", "streamer", text, True, 20 + i * 15) for i, text in enumerate([
-        "this streamer is so cringe lol", "get off twitch nobody wants you", "you're so annoying just quit",
-        "worst streamer ever, you're a joke", "lmao look at this loser", "quit streaming you clown"])]
-    victim = [Message("bully", "kid", "you're a fat loser, everyone laughs at you", True, 0),
-              Message("kid", "bully", "leave me alone", False, 20),
-              Message("bully", "kid", "cry more, you pathetic idiot", True, 40),
-              Message("kid", "bully", "you're the idiot, go away", False, 60),
-              Message("bully", "kid", "nobody wants you here, kill yourself", True, 80)]
-    return [Conversation("scenario:banter", "scenarios", friends),
-            Conversation("scenario:slow-escalation", "scenarios", slow),
-            Conversation("scenario:raid", "scenarios", raid, raid_target="streamer"),
-            Conversation("scenario:victim-answers-back", "scenarios", victim)]
+def scenarios(split: str = "heldout") -> list[Conversation]:
+    """Written for this benchmark (bench/scenarios/families.py): families of sessions with known
+    ground truth, each family with sessions on both splits."""
+    from bench.scenarios.families import sessions
+
+    return [Conversation(name, "scenarios", [Message(*line) for line in lines], raid_target=target)
+            for _family, name, lines, target in sessions(split)]
 
 
 # --- replay --------------------------------------------------------------------------------------
@@ -292,7 +273,8 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 3) if b else None
 
 
-SESSION_FLAGS = ("escalating_session", "repeated_targeting", "pile_on", "repeat_offender", "answering_harasser")
+SESSION_FLAGS = ("escalating_session", "repeated_targeting", "pile_on", "repeat_offender", "answering_harasser",
+                 "asking_for_help", "defending_target", "ignored_request_to_stop", "persistent_hostility")
 
 
 def table(off: Outcome, on: Outcome) -> str:
@@ -308,8 +290,32 @@ def table(off: Outcome, on: Outcome) -> str:
     for name in on.raid_detected_at:
         out.append(f"\nraid {name}: detected at author #{off.raid_detected_at.get(name)} (off) vs "
                    f"#{on.raid_detected_at[name]} (on)")
+    out.append("\n" + family_table(off, on))
     out.append("\n" + scenario_summary(off, on))
     return "\n".join(out)
+
+
+def family_table(off: Outcome, on: Outcome) -> str:
+    """Per scenario family, sessions off -> on: repeat offenders caught, and clean participants
+    (victims, people asking for help, defenders, bystanders, friends) flagged, and flagged twice."""
+    lines = [f"scenario families (off -> on): {'sessions':>8} {'repeat caught':>16} {'clean flagged':>16} "
+             f"{'clean flagged 2x':>18}"]
+    families = sorted({k[0].split(":")[1] for k in on.flagged if k[0].startswith("scenario:")})
+    for family in families:
+        keys = [k for k in on.flagged if k[0].startswith(f"scenario:{family}:")]
+        repeat = [k for k in keys if sum(on.abusive[k]) >= 2]
+        clean = [k for k in keys if not any(on.abusive[k])]
+
+        def caught(o: Outcome, ks: list[tuple[str, str]] = repeat) -> str:
+            return f"{sum(any(o.flagged[k]) for k in ks)}/{len(ks)}"
+
+        def clean_flagged(o: Outcome, times: int, ks: list[tuple[str, str]] = clean) -> str:
+            return f"{sum(sum(o.flagged[k]) >= times for k in ks)}/{len(ks)}"
+
+        lines.append(f"  {family:<28}{len({k[0] for k in keys}):>8} {caught(off) + ' -> ' + caught(on):>16} "
+                     f"{clean_flagged(off, 1) + ' -> ' + clean_flagged(on, 1):>16} "
+                     f"{clean_flagged(off, 2) + ' -> ' + clean_flagged(on, 2):>18}")
+    return "\n".join(lines)
 
 
 def false_flag_changes(off: Outcome, on: Outcome) -> str:
@@ -402,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from app.embedded import EmbeddedPostgres, EmbeddedRedis
 
-    conversations = convabuse(args.limit, args.split) + toxichat(args.limit, args.split) + scenarios()
+    conversations = convabuse(args.limit, args.split) + toxichat(args.limit, args.split) + scenarios(args.split)
     messages = sum(len(c.messages) for c in conversations)
     print(f"{args.split} split: {len(conversations)} conversations, {messages} messages", flush=True)
     with tempfile.TemporaryDirectory(prefix="safety-eval-") as tmp:

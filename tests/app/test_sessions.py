@@ -338,9 +338,12 @@ def test_a_help_request_lowers_its_author_and_raises_the_harasser(store):
     assert after.final_risk >= 0.7 and "ignored_request_to_stop" in after.flags
 
 
-def test_an_untargeted_message_from_the_victim_is_not_heated_by_the_attacks_on_them(store):
-    store.update([msg(i, f"r{i}", 0.9, target="vic", at_s=i * 5) for i in range(3)], PLACE)
-    own = store.update([msg(9, "vic", 0.6, target=None, at_s=20)], PLACE)["web:c"].verdicts["e9"]
+def test_an_untargeted_message_is_not_heated_by_the_attacks_on_its_author(store):
+    # "you" started a fight with z (so is not protected as under attack); the pile on "you" since
+    # still says nothing about "you"'s next message to the room.
+    store.update([msg(0, "you", 0.9, target="z", at_s=0)]
+                 + [msg(i, f"r{i}", 0.9, target="you", at_s=5 + i * 5) for i in range(1, 4)], PLACE)
+    own = store.update([msg(9, "you", 0.6, target=None, at_s=25)], PLACE)["web:c"].verdicts["e9"]
     assert own.final_risk == pytest.approx(0.6) and own.flags == []
 
 
@@ -388,3 +391,9 @@ def test_an_escalation_alert_names_who_whom_and_which_message(store):
     [escalation] = [a for a in alerts if a["kind"] == "escalation"]
     assert escalation["target"] == "vic" and escalation["authors"] == ["troll"]
     assert escalation["eid"] in {f"e{i}" for i in range(8)}
+
+
+def test_the_person_under_attack_thanking_a_defender_is_not_flagged(store):
+    store.update([msg(1, "bully", 0.95, target="kid", at_s=0), plea(2, "ally", 0.5, target="bully", at_s=10)], PLACE)
+    thanks = store.update([msg(3, "kid", 0.9, target="ally", at_s=20)], PLACE)["web:c"].verdicts["e3"]
+    assert thanks.final_risk == pytest.approx(0.9 * 0.7) and thanks.flags == ["under_attack"]
