@@ -334,7 +334,8 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
     from app.db import sqlalchemy_url
 
     rds = stack.client()
-    screened = _stream_counts(rds, "events:screened", case)
+    latency: list[int] = []
+    screened = _stream_counts(rds, "events:screened", case, latency)
     reasoning = _stream_counts(rds, "events:reasoning_queue", case)
     dsn = make_url(sqlalchemy_url(stack.pg.url)).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
@@ -356,6 +357,7 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
     review = {e for e, status in rows.items() if status != "screened" and status != "received"}
     return {
         "accepted": len(accepted),
+        "max_latency_s": round(max(latency, default=0) / 1000, 1),
         "lost": len(accepted - set(screened)),
         "screened_twice": sum(1 for n in screened.values() if n > 1),
         "pg_not_in_stream": len(in_pg - set(screened)),
@@ -368,7 +370,9 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
     }
 
 
-def _stream_counts(rds: redis.Redis, stream: str, case: str) -> collections.Counter[str]:
+def _stream_counts(rds: redis.Redis, stream: str, case: str,
+                   latency: list[int] | None = None) -> collections.Counter[str]:
+    """Entries per event of this case; ``latency`` gets webhook -> screened ms of each."""
     counts: collections.Counter[str] = collections.Counter()
     last = "-"
     while True:
@@ -376,6 +380,8 @@ def _stream_counts(rds: redis.Redis, stream: str, case: str) -> collections.Coun
         for entry_id, fields in entries:
             if fields.get("event_id", "").startswith(case + "-"):
                 counts[fields["event_id"]] += 1
+                if latency is not None and "screened_at" in fields:
+                    latency.append(int(fields["screened_at"]) - int(fields["received_at"]))
             last = "(" + entry_id
         if len(entries) < 10_000:
             return counts
@@ -435,13 +441,13 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
     print(f"\nfaults under load (model {args.model}, appendfsync {args.fsync})")
     print("| case | load held (events/s) | fault | accepted | lost | screened twice | PG not in stream | "
           "risky | fanned out twice | risky not fanned out | actions | applied twice | undecided | "
-          "screened all (s after load) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "slowest webhook → screened (s) | all screened (s after load) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['case']} | {r['load_per_s']} | {r['fault']} | {r['accepted']} | {r['lost']} | "
               f"{r['screened_twice']} | {r['pg_not_in_stream']} | {r['risky']} | {r['fanned_out_twice']} | "
               f"{r['risky_not_fanned_out']} | {r['actions']} | {r['applied_twice']} | {r['undecided']} | "
-              f"{r['catch_up_s']} |")
+              f"{r['max_latency_s']} | {r['catch_up_s']} |")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
