@@ -30,6 +30,9 @@ def json_body() -> Any:
     except (ValueError, UnicodeDecodeError) as exc:
         metrics.INGEST_REJECTED.labels("malformed_json").inc()
         abort(400, description=f"Body is not valid JSON: {exc}")
+    except RecursionError:  # "[[[[..." deeper than the parser's stack: was a 500
+        metrics.INGEST_REJECTED.labels("malformed_json").inc()
+        abort(400, description="Body is nested too deeply to be an Event.")
 
 
 @bp.post("/events/ingest")

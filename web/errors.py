@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 HINTS = {
@@ -23,6 +23,14 @@ def error_response(status: int, message: str, **extra: object) -> tuple[object, 
 
 
 def register(app: Flask) -> None:
+    @app.before_request
+    def _refuse_nul():  # type: ignore[no-untyped-def]
+        # PostgreSQL cannot compare against a string holding NUL: an id like "%00" in a path or a
+        # query was a 500 from the driver. No id or parameter of ours may contain one.
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            return error_response(400, "A path or query parameter contains a NUL character.")
+        return None
+
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
         status = exc.code or 500

@@ -47,5 +47,6 @@ def get_user(platform: str, user_id: str) -> tuple[Response, int]:
 @bp.get("/alerts")
 @require_api_key
 def list_alerts() -> tuple[Response, int]:
-    limit = min(int(request.args.get("limit", "50")), 500) if request.args.get("limit", "50").isdigit() else 50
+    raw = request.args.get("limit", "50")
+    limit = min(int(raw), 500) if raw.isascii() and raw.isdigit() else 50  # "²" passes isdigit, not int()
     return jsonify({"alerts": records.alert_list(limit, request.args.get("session_id"))}), 200
