@@ -189,3 +189,28 @@ def test_an_awkward_id_or_query_is_a_4xx_or_an_answer_never_a_500(web, untouched
     if reply.status_code != 200:
         assert reply.get_json()["status"] == reply.status_code
     assert untouched.state() == before
+
+
+def test_whatever_ingest_accepts_is_screened_and_stored(web, rds, settings) -> None:  # type: ignore[no-untyped-def]
+    """Accepted and then lost is worse than refused: every awkward value in every field, and the
+    events that got a 202 go through screening into PostgreSQL without one failing."""
+    from app.db import session_scope
+    from app.pipeline import screen
+    from app.streams import RAW
+    from ml.screening import get_screener
+
+    fields = [*EVENT, "metadata.timestamp", "metadata.thread_id", "metadata.mentions", "metadata.extra"]
+    accepted = []
+    for n, (field, value) in enumerate((f, v) for f in fields for v in [*AWKWARD_VALUES, "x\ud800y", "a\x00b"]):
+        event = json.loads(json.dumps(EVENT)) | {"event_id": f"awk-{n}"}
+        target = event["metadata"] if field.startswith("metadata.") else event
+        target[field.removeprefix("metadata.")] = value
+        body = json.dumps(event).encode()
+        reply = web.post("/v1/events/ingest", data=body, headers=signed("", body), content_type="application/json")
+        assert reply.status_code in (202, 400), (field, value, reply.get_data()[:300])
+        accepted += reply.get_json().get("accepted", [])
+    assert len(accepted) > 20
+    items = [{"event": json.loads(f["data"]), "received_at": int(f["received_at"])} for _, f in rds.xrange(RAW)]
+    with session_scope() as db:
+        result = screen.screen_batch(items, screener=get_screener("ngram-v1"), db=db, client=rds, settings=settings)
+    assert sorted(s.event["event_id"] for s in result.screened) == sorted(set(accepted))
