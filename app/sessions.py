@@ -22,16 +22,41 @@ context than a 0.65 one to be flagged) and it is what an earlier message counts 
   structure, not a score, and adds its weight whole.
 - ``repeat_offender``: the author's standing across sessions (``prior``, from the caller), less
   what this session's own flags put into it (that is repetition, counted above).
+- ``persistent_hostility``: the author's earlier hostile messages (to anyone, or to the room) that
+  sat just under the threshold (``near_anchor_risk``, by default threshold - 0.1): a teammate who
+  keeps at it just under the line is repeating, not wavering. Borderline noise (0.4-0.6) is not.
+- ``ignored_request_to_stop``: someone asked the author to stop, or asked for help against them;
+  each such person counts as repetition (``plea_evidence``), anchored by the plea itself.
 - Peers: when the target has attacked someone else and the author has been attacked too (friends
   roasting each other, a free-for-all), no one is singled out; neither repetition nor heat raises.
-- ``answering_harasser``: a hostile reply to someone who attacked the author first (an attack:
-  model risk at the flag threshold) is never raised, and damped by ``victim_damp`` unless its
-  category is one no provocation excuses (``never_damp``: threats, self-harm encouragement).
 
-Only a message in a hostile category (not profanity or spam) at ``min_boost`` or above is raised,
-so friendly banter with profanity never escalates. The script returns each message's final risk
-(which the caller uses as is: above the model's for context, below it when damped) and flags,
-alerts to raise, and the new state.
+The people a session protects are never raised, and are damped by ``victim_damp`` unless the
+model's category is one no provocation excuses (``never_damp``: threats, self-harm encouragement);
+their messages never count as attacks, heat or repetition against anyone:
+- ``asking_for_help``: a plea (``is_plea``: "mods please", "please stop", "leave her alone", "that's
+  not ok"), unless its author is this session's aggressor (flagged here and attacked by no one);
+- ``answering_harasser``: a hostile reply to someone who attacked the author first (an attack:
+  model risk at the flag threshold, or a message the session flagged);
+- ``defending_target``: a hostile reply from a bystander nobody attacked, to someone who attacked
+  a third person (who attacked no one else);
+- ``under_attack``: a message to the room, or to someone who stood up for them, from a person
+  attacked here who had attacked no one before (the model reads the insults around it into it).
+A raider the streamer snapped at is still one of a pile-on, not a victim.
+
+How the final risk is composed. Only a message in a hostile category (not profanity or spam) at
+``min_boost`` or above is raised, so friendly banter with profanity never escalates. For those:
+
+    lean  = clamp((model - min_boost) / (threshold - min_boost))
+    lift  = lean * (w_heat*heat + w_burst*burst*heat + w_repeat*repetition + w_prior*prior) + w_pile*pile_on
+    final = sigmoid(logit(model) + min(lift, max_lift))
+
+Each signal is in 0..1 and each weight is log-odds, so evidence multiplies the model's odds: a
+0.5 message from a known repeat offender (prior 1) reads 0.61, not 1.00; with every signal at
+full strength a 0.5 message reaches 0.92 at most (``max_lift`` 2.5, odds x12) and a 0.9 message
+0.99. A protected message is ``model * victim_damp``. The script returns each message's final
+risk (which the caller uses as is: above the model's for context, below it when damped) and
+flags, alerts to raise (an escalation alert names the newest flagged message, its authors and the
+person they addressed most), and the new state.
 """
 
 from __future__ import annotations
@@ -165,12 +190,15 @@ end
 -- victim, not a combatant), the author has not been attacked (not a party: friends roasting each
 -- other are peers) nor hostile to that victim, and turned on the target (if at all) only after.
 local function defending(author, target, ts)
+  local checked, own_first, own_read, unused = {}, nil, false, nil
   for _, m in ipairs(s.window) do
-    if m[5] == target and m[6] ~= '' and m[6] ~= author and is_attack(m, ts)
-       and not attacks_others(m[6], target, ts) then
-      local on_victim = targeting(author, m[6], ts)
-      local _, _, _, own_first = targeting(author, target, ts)
-      if on_victim == 0 and (not own_first or own_first >= m[1]) then return true end
+    local victim = m[6]
+    if m[5] == target and victim ~= '' and victim ~= author and not checked[victim] and is_attack(m, ts) then
+      checked[victim] = true  -- the window is in time order: a victim's first attack decides
+      if not attacks_others(victim, target, ts) and targeting(author, victim, ts) == 0 then
+        if not own_read then own_read = true; unused, unused, unused, own_first = targeting(author, target, ts) end
+        if not own_first or own_first >= m[1] then return true end
+      end
     end
   end
   return false

@@ -397,3 +397,13 @@ def test_the_person_under_attack_thanking_a_defender_is_not_flagged(store):
     store.update([msg(1, "bully", 0.95, target="kid", at_s=0), plea(2, "ally", 0.5, target="bully", at_s=10)], PLACE)
     thanks = store.update([msg(3, "kid", 0.9, target="ally", at_s=20)], PLACE)["web:c"].verdicts["e3"]
     assert thanks.final_risk == pytest.approx(0.9 * 0.7) and thanks.flags == ["under_attack"]
+
+
+def test_an_escalation_alert_row_carries_event_authors_and_target(store):
+    from app.pipeline.screen import alert_rows
+
+    hot = [msg(i, ("t1", "t2")[i % 2], 0.9, target="vic", at_s=i * 5) for i in range(8)]
+    results = store.update(hot, PLACE)
+    [row] = [r for r in alert_rows(results, {"web:c": "web"}) if r["kind"] == "escalation"]
+    assert row["event_id"] in {f"e{i}" for i in range(8)}
+    assert row["authors"] == ["t1", "t2"] and row["target_user_id"] == "vic"
