@@ -1,6 +1,8 @@
 # One image for every Python service of the stack (web, workers, migrate, flower).
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PYTHONPATH=/srv
+# Inside a container the published ports decide who can reach it; compose publishes on loopback.
+ENV WEB_BIND=0.0.0.0:8001
 WORKDIR /srv
 COPY requirements.txt .
 RUN pip install -r requirements.txt

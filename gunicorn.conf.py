@@ -7,7 +7,7 @@ worker_class = "sync"
 timeout = 30
 graceful_timeout = 10
 accesslog = os.environ.get("WEB_ACCESS_LOG") or None
-bind = os.environ.get("WEB_BIND", "0.0.0.0:8001")
+bind = os.environ.get("WEB_BIND", "127.0.0.1:8001")  # loopback unless told; the image sets 0.0.0.0
 
 
 def child_exit(server, worker):

@@ -26,6 +26,10 @@ VAR = Path(os.environ.get("SAFETY_VAR_DIR", ROOT / "var")).resolve()
 BIN = Path(sys.executable).parent
 WEB_PORT = int(os.environ.get("WEB_PORT", "8001"))
 FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
+# Loopback unless told otherwise: the API, the console and Flower show message text.
+WEB_HOST = os.environ.get("WEB_HOST", "127.0.0.1")
+FLOWER_ADDRESS = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # One worker group per queue; screening gets its own processes so LLM calls never block it.
 WORKERS = {
@@ -70,18 +74,47 @@ def migrate(env: dict[str, str]) -> None:
     subprocess.run([str(BIN / "alembic"), "upgrade", "head"], cwd=ROOT, env=env, check=True)
 
 
+def first_admin(env: dict[str, str]) -> tuple[str, str] | None:
+    """On an empty moderators table, create the console's first admin (ADMIN_USER / ADMIN_PASSWORD,
+    or ``admin`` with a generated password); returns the credentials to show once."""
+    from app.config import Settings, set_settings
+    from app.console.accounts import ensure_first_admin
+
+    set_settings(Settings.from_mapping(env))
+    username = env.get("ADMIN_USER") or "admin"
+    from app.db import engine_for
+
+    password = ensure_first_admin(username, env.get("ADMIN_PASSWORD"))
+    engine_for(env["DATABASE_URL"]).dispose()  # this supervisor keeps no connection open
+    return (username, password) if password else None
+
+
+def flower_auth(env: dict[str, str]) -> str | None:
+    """Flower listening beyond loopback gets basic auth (FLOWER_BASIC_AUTH, else generated under var/)."""
+    if FLOWER_ADDRESS in LOOPBACK or env.get("FLOWER_BASIC_AUTH"):
+        return None
+    path = VAR / "flower-auth"
+    if not path.exists():
+        VAR.mkdir(exist_ok=True)
+        path.write_text(f"flower:{secrets.token_urlsafe(18)}")
+        path.chmod(0o600)
+    env["FLOWER_BASIC_AUTH"] = path.read_text().strip()  # Flower reads its options from FLOWER_* variables
+    return env["FLOWER_BASIC_AUTH"]
+
+
 def commands() -> dict[str, list[str]]:
     # ``python -m`` keeps the project root on sys.path; the ``celery`` script drops it again after
     # loading the app, which breaks the lazy model import in the workers.
     celery = [sys.executable, "-m", "celery"]
     procs = {"web": [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "wsgi:app",
-                     "--bind", f"0.0.0.0:{WEB_PORT}"]}
+                     "--bind", f"{WEB_HOST}:{WEB_PORT}"]}
     for queue, extra in WORKERS.items():
         procs[f"worker-{queue}"] = [*celery, "-A", "tasks.celery_app", "worker", "-Q", queue,
                                     "-n", f"{queue}@%h", "--loglevel", "INFO", *extra]
     if os.environ.get("DISCORD_BOT_TOKEN"):  # the gateway bridge, only when there is a bot to run
         procs["discord-bridge"] = [sys.executable, "-m", "app.discord_bridge"]
-    procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}"]
+    procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}",
+                       f"--address={FLOWER_ADDRESS}"]
     return procs
 
 
@@ -107,11 +140,13 @@ def run() -> int:
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         migrate(env)
+        admin = first_admin(env)
+        flower = flower_auth(env)
         for name, cmd in commands().items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
         _wait_for_workers(env, procs, expected=len(WORKERS))
         if not _stop["now"]:
-            _banner(key)
+            _banner(key, admin, flower)
         return _supervise(procs)
     finally:
         _stop_all(procs)
@@ -149,13 +184,18 @@ EXAMPLE_EVENT = {"event_id": "m1", "platform": "web", "author_id": "u1", "user_i
                  "content": "you are a worthless idiot, nobody wants you here"}
 
 
-def _banner(key: str | None) -> None:
+def _banner(key: str | None, admin: tuple[str, str] | None = None, flower: str | None = None) -> None:
     shown = key or "<one of your API_KEYS>"
     example = json.dumps(EXAMPLE_EVENT, separators=(",", ":"))
+    web = f"http://{'127.0.0.1' if WEB_HOST in ('0.0.0.0', '::') else WEB_HOST}:{WEB_PORT}"
+    signin = (f"\n    Console    first admin {admin[0]!r}, password {admin[1]}  (shown once; "
+              "flask --app wsgi users ... for more)") if admin else ""
+    flower_note = f"  (basic auth {flower})" if flower else ""
     print(f"""
   Safety system running
-    API        http://127.0.0.1:{WEB_PORT}/v1   (health: /healthz, /readyz; metrics: /metrics)
-    Flower     http://127.0.0.1:{FLOWER_PORT}
+    API        {web}/v1   (health: /healthz, /readyz; metrics: /metrics)
+    Console    {web}/admin{signin}
+    Flower     http://{FLOWER_ADDRESS}:{FLOWER_PORT}{flower_note}
     API key    {shown}
 
   Try it:
