@@ -358,6 +358,12 @@ for _, e in ipairs(P.events) do
                            + P.w_prior * prior) + P.w_pile * (piled and 1 or 0)
       lift = math.min(lift, P.max_lift)
       if lift > 0 then final = sigmoid(logit(e.risk) + lift) end
+      -- A message the model could not read (model_uncertain) is not flagged on heat, repetition or
+      -- standing alone: context would be compounding the model's guess. A pile-on or a plea it
+      -- ignored is evidence from other people, and still counts.
+      if e.uncertain == 1 and not piled and warned == 0 and final >= P.threshold and e.risk < P.threshold then
+        final = math.max(e.risk, P.threshold - 0.01)
+      end
       -- The flags say why a flagged message was raised (a pile-on is reported whatever the score).
       if final >= P.threshold then
         if heat_excess > 0.25 then table.insert(flags, 'escalating_session') end
@@ -588,6 +594,7 @@ class SessionUpdate:
     prior: float = 0.0     # the author's standing across sessions, 0 (clean) to 1 (repeat offender)
     category: str = ""     # the model's category: some are never damped as answering back
     plea: bool = False     # asks for help or asks someone to stop (is_plea)
+    uncertain: bool = False  # the screening model could not read it (the model_uncertain flag)
 
 
 @dataclass
@@ -742,7 +749,7 @@ def _event_arg(u: SessionUpdate, params: SessionParams) -> dict[str, Any]:
     return {"eid": u.event_id, "ts": u.timestamp_ms, "risk": round(u.risk, 4),
             "hostile": 1 if (u.hostile and enabled) else 0, "author": u.author_id, "target": u.target_id or "",
             "prior": round(u.prior, 4) if enabled else 0.0, "severe": 1 if u.category in params.never_damp else 0,
-            "plea": 1 if (u.plea and enabled) else 0}
+            "plea": 1 if (u.plea and enabled) else 0, "uncertain": 1 if u.uncertain else 0}
 
 
 def _result(reply: dict[str, Any]) -> SessionResult:

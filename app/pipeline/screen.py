@@ -136,7 +136,7 @@ def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predic
     updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
                              p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
                              priors.get((e["platform"], e["author_id"]), 0.0), p["risk_category"],
-                             is_plea(e["content"]))
+                             is_plea(e["content"]), "model_uncertain" in p["flags"])
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
     results = store.update(updates, places)

@@ -407,3 +407,12 @@ def test_an_escalation_alert_row_carries_event_authors_and_target(store):
     [row] = [r for r in alert_rows(results, {"web:c": "web"}) if r["kind"] == "escalation"]
     assert row["event_id"] in {f"e{i}" for i in range(8)}
     assert row["authors"] == ["t1", "t2"] and row["target_user_id"] == "vic"
+
+
+def test_context_alone_does_not_flag_a_message_the_model_could_not_read(store):
+    store.update([msg(1, "bex", 0.95, target="cam", at_s=0), msg(2, "bex", 0.62, target="cam", at_s=10)], PLACE)
+    unread = SessionUpdate("e3", "web:c", T0 + 20_000, 0.62, True, "bex", "cam", uncertain=True)
+    verdict = store.update([unread], PLACE)["web:c"].verdicts["e3"]
+    assert 0.62 <= verdict.final_risk < 0.7 and verdict.flags == []
+    read = store.update([msg(4, "bex", 0.62, target="cam", at_s=30)], PLACE)["web:c"].verdicts["e4"]
+    assert read.final_risk >= 0.7 and "repeated_targeting" in read.flags
