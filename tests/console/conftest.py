@@ -92,3 +92,12 @@ def review_item(platform: str = "web", event_id: str = "m_9001", recommended: st
                         platform=platform, detail={"recommended": {"action_type": recommended},
                                                    "reason": "model_uncertain"}))
     return action_id
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One clear line when the browser tests could not run (make test stays green without Chromium)."""
+    from tests.console.browser import why_not
+
+    reason = why_not()
+    if reason and terminalreporter.config.getoption("collectonly") is False:
+        terminalreporter.write_line(f"console browser tests SKIPPED: {reason}", yellow=True, bold=True)
