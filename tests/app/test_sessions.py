@@ -416,3 +416,20 @@ def test_context_alone_does_not_flag_a_message_the_model_could_not_read(store):
     assert 0.62 <= verdict.final_risk < 0.7 and verdict.flags == []
     read = store.update([msg(4, "bex", 0.62, target="cam", at_s=30)], PLACE)["web:c"].verdicts["e4"]
     assert read.final_risk >= 0.7 and "repeated_targeting" in read.flags
+
+
+@pytest.mark.parametrize("text", ["mods please, @x keeps insulting me", "please stop", "@dan stop",
+                                  "leave the host alone, this is a raid", "dude that's not cool, back off",
+                                  "can you stop flaming, we can still win", "i'm reporting you"])
+def test_pleas(text: str) -> None:
+    from app.sessions import is_plea
+
+    assert is_plea(text)
+
+
+@pytest.mark.parametrize("text", ["stop feeding you idiot", "report jungle", "mods are trash", "gg wp",
+                                  "your stream is trash and so are you", "that's ok", "you keep messing up"])
+def test_not_pleas(text: str) -> None:
+    from app.sessions import is_plea
+
+    assert not is_plea(text)
