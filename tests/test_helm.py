@@ -350,9 +350,14 @@ def test_every_process_reads_the_settings_and_an_existing_secret_replaces_the_ch
 
 
 def test_web_probes_are_routes_that_exist():
+    from app.config import get_settings, set_settings
     from web import create_app
 
-    rules = {r.rule for r in create_app({"API_KEYS": "k"}).url_map.iter_rules()}
+    before = get_settings()
+    try:
+        rules = {r.rule for r in create_app({"API_KEYS": "k"}).url_map.iter_rules()}
+    finally:
+        set_settings(before)  # create_app sets the process-wide settings
     web = kinds(DOCS, "Deployment")[f"{RELEASE}-web"]["spec"]["template"]["spec"]["containers"][0]
     assert web["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
