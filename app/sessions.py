@@ -186,16 +186,18 @@ local function attacks_others(who, except, ts)
   return false
 end
 
--- A bystander stepping in: the target attacked a third person who attacked no one else (a
--- victim, not a combatant), the author has not been attacked (not a party: friends roasting each
--- other are peers) nor hostile to that victim, and turned on the target (if at all) only after.
+-- A bystander stepping in: the target attacked a third person at least twice (one hostile reply
+-- in a thread is an argument, not a victim to defend) who attacked no one else (a victim, not a
+-- combatant), the author has not been attacked (not a party: friends roasting each other are
+-- peers) nor hostile to that victim, and turned on the target (if at all) only after.
 local function defending(author, target, ts)
   local checked, own_first, own_read, unused = {}, nil, false, nil
   for _, m in ipairs(s.window) do
     local victim = m[6]
     if m[5] == target and victim ~= '' and victim ~= author and not checked[victim] and is_attack(m, ts) then
       checked[victim] = true  -- the window is in time order: a victim's first attack decides
-      if not attacks_others(victim, target, ts) and targeting(author, victim, ts) == 0 then
+      local _e, attacks = targeting(target, victim, ts)
+      if attacks >= 2 and not attacks_others(victim, target, ts) and targeting(author, victim, ts) == 0 then
         if not own_read then own_read = true; unused, unused, unused, own_first = targeting(author, target, ts) end
         if not own_first or own_first >= m[1] then return true end
       end
@@ -520,12 +522,14 @@ return cjson.encode({state = view, results = results, alerts = alerts})
 # strongest sign a conversation has that someone *else* is the problem. Game chat says "stop
 # feeding" and "report jungle" all day, so "stop" and "report" count only in a plea's own phrasing.
 PLEA = re.compile(
-    r"\b(?:mods?|moderators?|admins?)\b(?! (?:are|is) (?:trash|useless|asleep))"
+    r"(?:^|@)(?:mods?|moderators?|admins?)\b(?! (?:are|is) )"
+    r"|\b(?:mods?|moderators?|admins?),? (?:please|pls|plz|help|can|could|do something|ban|mute)\b"
+    r"|\b(?:call|get|ping|where are|need) (?:the |a )?(?:mods?|moderators?|admins?)\b"
     r"|\b(?:please|pls|plz) (?:just )?(?:stop|don'?t|leave|quit|help|ban|mute|block)\b"
     r"|\bstop (?:it|this|that|now|please|pls|already|harassing|bullying|insulting|messaging|talking to|flaming"
     r"|raging|trolling|being (?:toxic|rude|mean|a jerk))\b"
     r"|\bstop[.!]*$"
-    r"|\bleave (?:me|him|her|them|us|(?:the|that|this|my|our|your|poor) \w+|\S+) alone\b"
+    r"|\bleave (?:me|him|her|them|us|(?:the|that|this|my|our|your|poor) \w+|(?!you\b|u\b|ya\b)\S+) alone\b"
     r"|\bback off\b|\bknock it off\b|\bcut it out\b"
     r"|\b(?:that'?s|thats|this is|it'?s|its|so|really) not (?:ok|okay|cool|funny|fair)\b|\bnot (?:ok|okay|cool)\b"
     r"|\b(?:that'?s|thats) enough\b|\benough already\b"
@@ -537,9 +541,13 @@ PLEA = re.compile(
 )
 
 
+PLEA_MAX_WORDS = 40  # a plea in chat is short; a long post that quotes "please don't" is not one
+
+
 def is_plea(text: str) -> bool:
-    """Whether a message asks for help, asks someone to stop, or stands up for someone."""
-    return bool(PLEA.search(" ".join(text.lower().split())))
+    """Whether a chat message asks for help, asks someone to stop, or stands up for someone."""
+    words = text.lower().split()
+    return len(words) <= PLEA_MAX_WORDS and bool(PLEA.search(" ".join(words)))
 
 
 @dataclass(frozen=True)

@@ -428,8 +428,18 @@ def test_pleas(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", ["stop feeding you idiot", "report jungle", "mods are trash", "gg wp",
-                                  "your stream is trash and so are you", "that's ok", "you keep messing up"])
+                                  "your stream is trash and so are you", "that's ok", "you keep messing up",
+                                  "top 2019 mod list? what mods do you guys think deserve a spot",
+                                  "nobody will leave you alone, loser", "a long post quoting please don't " * 8])
 def test_not_pleas(text: str) -> None:
     from app.sessions import is_plea
 
     assert not is_plea(text)
+
+
+def test_one_hostile_reply_in_a_thread_is_not_a_victim_to_defend(store):
+    # Reddit-like chains: each reply answers the one before. C's insult to B, who was rude to A once,
+    # is C's own, not a defence of A.
+    store.update([msg(1, "a", 0.2, hostile=False, target=None, at_s=0), msg(2, "b", 0.9, target="a", at_s=10)], PLACE)
+    reply = store.update([msg(3, "c", 0.85, target="b", at_s=20)], PLACE)["web:c"].verdicts["e3"]
+    assert reply.final_risk >= 0.85 and "defending_target" not in reply.flags
