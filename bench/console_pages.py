@@ -231,10 +231,12 @@ def run(url: str, redis_url: str, args: argparse.Namespace) -> None:
     from app.db import get_engine
 
     with get_engine().connect() as conn:
-        conn.exec_driver_sql("ANALYZE")
+        conn.exec_driver_sql("ANALYZE")  # what autovacuum would have done for tables this size
     app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url})
     client = signed_in_client(app)
     results = {}
+    load = os.getloadavg()[0]
+    print(f"load average {load:.1f} on {os.cpu_count()} CPUs (other work on the machine slows every query)")
     print(f"{'page':34} {'median ms':>10} {'p95 ms':>8} {'max ms':>8}  (target {TARGET_MS:.0f} ms, n={args.repeat})")
     for name, path in pages(ids).items():
         times = sorted(measure(client, path, args.repeat))
@@ -245,6 +247,7 @@ def run(url: str, redis_url: str, args: argparse.Namespace) -> None:
         print(f"{name:34} {statistics.median(times):10.1f} {p95:8.1f} {times[-1]:8.1f}{flag}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"events": ids["events"], "repeat": args.repeat, "target_ms": TARGET_MS,
+                                    "load_average": [load, os.getloadavg()[0]], "cpus": os.cpu_count(),
                                     "pages": results}, indent=2))
     print(f"written to {args.out}")
 

@@ -66,6 +66,8 @@ def upgrade() -> None:
     op.create_index("ix_events_needs_review", "events", [sa.text("risk_score DESC"), "received_at"], unique=False,
                     postgresql_where=sa.text("status = 'needs_review'"))
     op.create_index("ix_events_received_at", "events", ["received_at"], unique=False)
+    op.create_index("ix_events_flagged_received_at", "events", ["received_at"], unique=False,
+                    postgresql_where=sa.text("status IN ('needs_review', 'decided', 'actioned')"))
     op.create_index("ix_audit_log_at", "audit_log", ["at"], unique=False)
     op.create_index("ix_actions_created_at", "actions", ["created_at"], unique=False)
 
@@ -73,6 +75,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_actions_created_at", table_name="actions")
     op.drop_index("ix_audit_log_at", table_name="audit_log")
+    op.drop_index("ix_events_flagged_received_at", table_name="events")
     op.drop_index("ix_events_received_at", table_name="events")
     op.drop_index("ix_events_needs_review", table_name="events")
     op.drop_table("policy_settings")

@@ -19,7 +19,7 @@ def report_page() -> Any:
     start, end = date_range()
     settings = current_app.config["SETTINGS"]
     threshold = policy_store.effective(settings, get_redis()).SCREENING_THRESHOLD
-    data = reports.report(reports.Range(start, end), threshold)
+    data = reports.report(reports.Range(start, end))
     by_type: dict[str, int] = {}
     for row in data["actions"]:
         by_type[row["action_type"]] = by_type.get(row["action_type"], 0) + row["count"]
