@@ -450,6 +450,13 @@ end
 for uid, t in pairs(s.targets) do
   if t.flagged == 0 and #t.hits == 0 then s.targets[uid] = nil end
 end
+for accused, by in pairs(s.pleas) do
+  local kept = 0
+  for who, at in pairs(by) do
+    if s.last_ts - at > horizon_ms then by[who] = nil else kept = kept + 1 end
+  end
+  if kept == 0 then s.pleas[accused] = nil end
+end
 
 -- Session escalation: recent hostility, its trend and the pace, read at the newest message.
 local heat_now = room_heat(s.last_ts)

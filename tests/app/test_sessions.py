@@ -443,3 +443,16 @@ def test_one_hostile_reply_in_a_thread_is_not_a_victim_to_defend(store):
     store.update([msg(1, "a", 0.2, hostile=False, target=None, at_s=0), msg(2, "b", 0.9, target="a", at_s=10)], PLACE)
     reply = store.update([msg(3, "c", 0.85, target="b", at_s=20)], PLACE)["web:c"].verdicts["e3"]
     assert reply.final_risk >= 0.85 and "defending_target" not in reply.flags
+
+
+def test_a_plea_is_forgotten_once_it_leaves_the_horizon(store, rds):
+    import json
+
+    from app.sessions import session_key
+
+    store.update([msg(1, "x", 0.9, target="vic", at_s=0), plea(2, "vic", 0.3, target="x", at_s=10)], PLACE)
+    assert json.loads(rds.get(session_key("web:c")))["pleas"] == {"x": {"vic": T0 + 10_000}}
+    store.update([msg(3, "y", 0.1, hostile=False, at_s=700)], PLACE)
+    assert json.loads(rds.get(session_key("web:c")))["pleas"] in ({}, [])
+    late = store.update([msg(4, "x", 0.6, target=None, at_s=710)], PLACE)["web:c"].verdicts["e4"]
+    assert "ignored_request_to_stop" not in late.flags
