@@ -359,7 +359,12 @@ def redrive(client: redis.Redis, *, stage: str | None = "screen", event_id: str 
     """Move screening's dead letters back into ``events:raw`` (each XADD and its XDEL in one MULTI)."""
     out = Redrive()
     for entry_id, fields in client.xrange(streams.DLQ_ERRORS, "-", "+"):
-        data = json.loads(fields.get("data", "{}"))
+        try:
+            data = json.loads(fields.get("data", "{}"))
+        except ValueError:
+            data = {}
+        if not isinstance(data, dict):
+            data = {}
         if event_id is not None and fields.get("event_id") != event_id:
             continue
         item = data.get("item") or {}

@@ -141,3 +141,10 @@ def test_redrive_moves_screening_dead_letters_back_and_leaves_the_rest(rds, sett
     assert json.loads(fields["data"]) == event and fields["received_at"] == "123"
     assert [streams.decode(f)["data"]["stage"] for _, f in rds.xrange(streams.DLQ_ERRORS)] == ["act"]
     assert redrive(rds).redriven == []
+
+
+def test_redrive_lists_an_unreadable_dead_letter_and_leaves_it(rds):
+    rds.xadd(streams.DLQ_ERRORS, {"event_id": "x", "platform": "web", "data": "not json"})
+    done = redrive(rds, stage=None)
+    assert done.redriven == [] and [e["event_id"] for e in done.left] == ["x"]
+    assert rds.xlen(streams.DLQ_ERRORS) == 1
