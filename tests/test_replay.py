@@ -148,3 +148,17 @@ def test_redrive_lists_an_unreadable_dead_letter_and_leaves_it(rds):
     done = redrive(rds, stage=None)
     assert done.redriven == [] and [e["event_id"] for e in done.left] == ["x"]
     assert rds.xlen(streams.DLQ_ERRORS) == 1
+
+
+def test_a_candidate_model_is_compared_with_the_one_that_decided(client, auth, rds, settings, services, screener):
+    from ml.screening import DEFAULT_MODEL, get_screener
+
+    ingest_and_screen(client, auth, rds, settings, screener, traffic())
+    before = snapshot(rds, services["DATABASE_URL"])
+    report, _ = replay(rds, get_screener(DEFAULT_MODEL), settings)
+    assert report.model.startswith(DEFAULT_MODEL) and set(report.baseline_models) == {screener.model_version}
+    assert report.compared == 7 and report.flagged["after"] >= 3  # the insults stay flagged
+    for flip in report.flipped:  # a flip is a change of flag, category or decided action
+        b, a = flip["before"], flip["after"]
+        assert (b["flagged"], b["risk_category"]) != (a["flagged"], a["risk_category"]) or b["action"] != a["action"]
+    assert snapshot(rds, services["DATABASE_URL"]) == before
