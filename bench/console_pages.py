@@ -132,7 +132,8 @@ def fill(n_events: int, seed: int = 14) -> dict[str, Any]:
                 appeals.append({"appeal_id": f"p{i}", "action_id": action_id, "event_id": event_id,
                                 "platform": platform, "user_id": author, "statement": "I did not mean it",
                                 "source": "api:bench", "status": rng.choice(("open", "upheld", "overturned")),
-                                "risk_category": events[-1]["risk_category"], "model_version": events[-1]["model_version"],
+                                "risk_category": events[-1]["risk_category"],
+                                "model_version": events[-1]["model_version"],
                                 "created_at": at + timedelta(hours=1)})
     with session_scope() as db:
         for table, rows in ((Event, events), (Action, actions), (AuditLog, audit), (Appeal, appeals)):
@@ -166,7 +167,8 @@ def pages(ids: dict[str, Any]) -> dict[str, str]:
     return {
         "queue": "/admin/queue", "queue page 40": "/admin/queue?page=40",
         "queue filtered": "/admin/queue?platform=web&category=hate", "queue rows (live refresh)": "/admin/queue/rows",
-        "event": f"/admin/events/{platform}/{event_id}", "user (busiest author)": f"/admin/users/{user_platform}/{user_id}",
+        "event": f"/admin/events/{platform}/{event_id}",
+        "user (busiest author)": f"/admin/users/{user_platform}/{user_id}",
         "appeals": "/admin/appeals", "appeal": f"/admin/appeals/{ids['appeal']}", "policy": "/admin/policy",
         "reports (24 h)": "/admin/reports", "reports (7 days)": f"/admin/reports?{week}",
         "decision log CSV (24 h)": "/admin/reports/decisions.csv",

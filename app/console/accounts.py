@@ -64,8 +64,12 @@ def authenticate(username: str, password: str) -> Account | None:
         row = db.scalars(select(Moderator).where(Moderator.username == username)).first()
         if row is None or row.disabled:
             check_password_hash(_DUMMY_HASH, password)
-            return None
-        if not check_password_hash(row.password_hash, password):
+            ok = False
+        else:
+            ok = check_password_hash(row.password_hash, password)
+        kind = "console.signed_in" if ok else "console.sign_in_failed"
+        db.add(AuditLog(actor=f"moderator:{username[:64]}", kind=kind))
+        if not ok or row is None:
             return None
         row.last_login_at = datetime.now(UTC)
         return Account(row.id, row.username, row.role)

@@ -25,6 +25,9 @@ def test_wrong_password_is_refused_and_right_one_signs_in(console_app, staff):
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/admin" in cookie
     assert "mo (moderator)" in browser.get("/admin/queue").get_data(as_text=True)
+    with session_scope() as db:
+        kinds = db.scalars(select(AuditLog.kind).where(AuditLog.actor == "moderator:mo").order_by(AuditLog.id)).all()
+    assert kinds == ["console.sign_in_failed", "console.signed_in"]
 
 
 def test_passwords_are_stored_hashed(console_app, staff):

@@ -160,8 +160,8 @@ def test_policy_change_is_stored_audited_and_seen_without_restart(as_role):
     admin = as_role("admin")
     bad = admin.post("/admin/policy", {"SCREENING_THRESHOLD": "1.5", "DRY_RUN_CHANNELS": "myspace"})
     assert bad.status_code == 400 and "must be above 0" in bad.get_data(as_text=True)
-    assert admin.post("/admin/policy", {"SCREENING_THRESHOLD": "0.55", "ACTION_POLICY_SCOPES": "web:lobby=severity_based",
-                                        "DRY_RUN_CHANNELS": "twitch"}).status_code == 302
+    assert admin.post("/admin/policy", {"SCREENING_THRESHOLD": "0.55", "DRY_RUN_CHANNELS": "twitch",
+                                        "ACTION_POLICY_SCOPES": "web:lobby=severity_based"}).status_code == 302
     live = policy_store.effective(get_settings(), get_redis())
     assert (live.SCREENING_THRESHOLD, live.DRY_RUN_CHANNELS) == (0.55, ("twitch",))
     with session_scope() as db:

@@ -10,7 +10,7 @@ from app import policies
 from app.console import policy_store
 from app.redis_client import get_redis
 from web.console import bp
-from web.console.access import notify, requires
+from web.console.access import notify
 
 HELP = {
     "SCREENING_THRESHOLD": "Risk at or above this goes to reasoning and review (0-1).",
