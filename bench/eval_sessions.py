@@ -274,7 +274,8 @@ def _ratio(a: int, b: int) -> float | None:
 
 
 SESSION_FLAGS = ("escalating_session", "repeated_targeting", "pile_on", "repeat_offender", "answering_harasser",
-                 "asking_for_help", "defending_target", "ignored_request_to_stop", "persistent_hostility")
+                 "asking_for_help", "defending_target", "under_attack", "ignored_request_to_stop",
+                 "persistent_hostility")
 
 
 def table(off: Outcome, on: Outcome) -> str:
