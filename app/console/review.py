@@ -153,20 +153,32 @@ def _decide(db: Any, event: Event, moderator: str, decision: str, action_type: s
     return action.action_id
 
 
-def _review_actions(db: Any, events: list[Event]) -> dict[tuple[str, str], Action]:
+def _review_actions(db: Any, events: list[Event]) -> dict[tuple[str, str], list[Action]]:
     if not events:
         return {}
     keys = [and_(Action.platform == e.platform, Action.event_id == e.event_id) for e in events]
-    rows = db.scalars(select(Action).where(Action.action_type == "human_review", or_(*keys))).all()
-    return {(a.platform, a.event_id): a for a in rows}
+    out: dict[tuple[str, str], list[Action]] = {}
+    for action in db.scalars(select(Action).where(or_(*keys)).order_by(Action.created_at)):
+        out.setdefault((action.platform, action.event_id), []).append(action)
+    return out
 
 
-def _item(event: Event, review: Action | None) -> dict[str, Any]:
-    gates = [link.get("detail") for link in (review.evidence_chain if review else []) if link.get("kind") == "gate"]
+def _why(actions: list[Action]) -> str:
+    """Why a person sees it: the gate that handed it over, or what the pipeline did so far."""
+    for action in actions:
+        gates = [link.get("detail") for link in action.evidence_chain or [] if link.get("kind") == "gate"]
+        if action.action_type == "human_review":
+            return str(gates[-1]) if gates else "the reasoning stage asked for a person"
+    if actions:
+        return "; ".join(f"automatic {a.action_type}: {a.status}" for a in actions)
+    return "risk over the threshold; no automatic decision yet"
+
+
+def _item(event: Event, actions: list[Action] | None) -> dict[str, Any]:
     return {"event_id": event.event_id, "platform": event.platform, "channel_id": event.channel_id,
             "author_id": event.author_id, "user_id": event.user_id, "content": event.content[:300],
             "risk_score": event.risk_score, "risk_category": event.risk_category, "flags": event.flags or [],
-            "received_at": event.received_at.isoformat(), "why": gates[-1] if gates else "risk above the threshold"}
+            "received_at": event.received_at.isoformat(), "why": _why(actions or [])}
 
 
 def _text(value: Any) -> str | None:

@@ -26,6 +26,7 @@ def test_queue_lists_review_items_riskiest_first_and_filters(as_role):
     mod = as_role("moderator")
     page = mod.get("/admin/queue").get_data(as_text=True)
     assert page.index("/admin/events/discord/high") < page.index("/admin/events/web/low")
+    assert "the reasoning stage asked for a person" in page
     only_web = mod.get("/admin/queue?platform=web").get_data(as_text=True)
     assert "/events/web/low" in only_web and "/events/discord/high" not in only_web
     assert mod.get("/admin/queue?platform=myspace").status_code == 400
