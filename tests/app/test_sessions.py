@@ -456,3 +456,31 @@ def test_a_plea_is_forgotten_once_it_leaves_the_horizon(store, rds):
     assert json.loads(rds.get(session_key("web:c")))["pleas"] in ({}, [])
     late = store.update([msg(4, "x", 0.6, target=None, at_s=710)], PLACE)["web:c"].verdicts["e4"]
     assert "ignored_request_to_stop" not in late.flags
+
+
+def test_a_help_request_through_screening_is_never_flagged(settings, rds):
+    # The case, end to end through the screening model: the target's own request for help,
+    # which the model reads together with the insult it answers, comes out lowered, never flagged.
+    import time as clock
+
+    from app.db import session_scope
+    from app.pipeline import screen
+    from app.schemas import EventSchema
+    from ml.screening import get_screener
+    from tests.conftest import make_event
+
+    base = 1_790_000_000
+    lines = [("x", "vic", "you are pathetic and stupid, everyone here hates you"),
+             ("x", "vic", "shut up, nobody wants you here, loser"),
+             ("vic", "x", "mods please, @x keeps insulting me")]
+    items = [{"event": EventSchema().load(make_event(i, author_id=a, user_id=t, content=text,
+                                                     metadata={"timestamp": base + i * 20})),
+              "received_at": int(clock.time() * 1000)} for i, (a, t, text) in enumerate(lines)]
+    predictions = {}
+    for item in items:
+        with session_scope() as db:
+            result = screen.screen_batch([item], screener=get_screener(), db=db, client=rds, settings=settings)
+        predictions.update({s.event["event_id"]: s.prediction for s in result.screened})
+    ask = predictions["evt-2"]
+    assert "asking_for_help" in ask["flags"]
+    assert ask["risk_score"] < settings.SCREENING_THRESHOLD and ask["risk_score"] <= ask["model_risk_score"]
