@@ -232,8 +232,8 @@ def run(url: str, redis_url: str, args: argparse.Namespace) -> None:
           f"{ids['audit']:,} audit rows, {ids['appeals']:,} appeals", flush=True)
     from app.db import get_engine
 
-    with get_engine().connect() as conn:
-        conn.exec_driver_sql("ANALYZE")  # what autovacuum would have done for tables this size
+    with get_engine().connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE")  # what autovacuum does after this many inserts
     app = create_app({"DATABASE_URL": url, "REDIS_URL": redis_url})
     client = signed_in_client(app)
     results = {}

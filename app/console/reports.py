@@ -48,7 +48,7 @@ def report(span: Range) -> dict[str, Any]:
         return {"events": events, "flagged": flagged, "events_per_s": events / span.seconds,
                 "flag_rate": flagged / events if events else 0.0, "series": series,
                 "actions": _actions(db, span), "overturns": _overturns(db, span),
-                "latency": _latency(db, in_range, events), "targets": _targets(db, in_range),
+                "latency": _latency(db, span, in_range, events), "targets": _targets(db, in_range),
                 "raids": _raids(db, span)}
 
 
@@ -90,20 +90,23 @@ def _overturns(db: Any, span: Range) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _latency(db: Any, in_range: Any, events: int) -> dict[str, dict[str, float | None]]:
+def _latency(db: Any, span: Range, in_range: Any, events: int) -> dict[str, dict[str, float | None]]:
     def pct(column: Any) -> Any:  # one sort per column for all three quantiles
         return func.percentile_cont(array(QUANTILES, type_=Float)).within_group(column)
 
     # Past LATENCY_SAMPLE messages, an evenly spread sample (every n-th row id) stands for the range:
     # sorting a week of traffic for three quantiles would cost more than the rest of the page.
     step = max(1, -(-events // LATENCY_SAMPLE))
+    sample = Event.id % step == 0
     to_screened = func.extract("epoch", Event.screened_at - Event.received_at) * 1000
     model, screened = db.execute(select(pct(Event.screening_time_ms), pct(to_screened))
-                                 .where(in_range, Event.screened_at.is_not(None), Event.id % step == 0)).one()
+                                 .where(in_range, Event.screened_at.is_not(None), sample)).one()
+    # Actions are decided seconds after their event arrived: their own time picks the range.
     to_action = func.extract("epoch", Action.applied_at - Event.received_at) * 1000
     acting = db.execute(select(pct(to_action)).select_from(Action)
                         .join(Event, and_(Event.platform == Action.platform, Event.event_id == Action.event_id))
-                        .where(in_range, Action.applied_at.is_not(None), Action.provider != "moderator")).scalar()
+                        .where(Action.created_at >= span.start, Action.created_at < span.end,
+                               Action.applied_at.is_not(None), Action.provider != "moderator")).scalar()
 
     def named(values: Any) -> dict[str, float | None]:
         return {k: round(float(v), 1) if v is not None else None
