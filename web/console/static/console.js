@@ -26,7 +26,10 @@
   function refresh() {
     if (busy()) { return; }
     fetch(table.dataset.live, {credentials: "same-origin", headers: {"Accept": "text/html"}})
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        if (r.redirected) { window.location.reload(); return null; }  // signed out: show the sign-in page
+        return r.ok ? r.text() : null;
+      })
       .then(function (html) {
         if (html === null || busy()) { return; }
         body.innerHTML = html;
