@@ -30,8 +30,8 @@ def sweep(client: redis.Redis, wake: Callable[[], None], *, forget_after_s: int 
     """Wake a screening reader when entries wait in the group; returns how many wait (undelivered
     plus pending). A consumer with nothing pending and idle for ``forget_after_s`` is deleted."""
     streams.ensure_group(client)
-    group = next(g for g in client.xinfo_groups(streams.RAW) if g["name"] == streams.SCREENING_GROUP)
-    waiting = int(group.get("lag") or 0) + int(group["pending"])
+    undelivered, pending = streams.group_backlog(client)
+    waiting = undelivered + pending
     if waiting:
         wake()
     for consumer in client.xinfo_consumers(streams.RAW, streams.SCREENING_GROUP):

@@ -69,6 +69,24 @@ def ensure_group(client: redis.Redis, stream: str = RAW, group: str = SCREENING_
             raise
 
 
+BACKLOG_COUNT_CAP = 1_000  # the sweeper needs "some wait", not the exact count of a long backlog
+
+
+def group_backlog(client: redis.Redis, stream: str = RAW, group: str = SCREENING_GROUP) -> tuple[int, int]:
+    """(entries never delivered to a reader, entries delivered but not acknowledged) of the group.
+
+    Redis 7 reports the first as the group's ``lag``; Redis 6.2 (the embedded default's wheel) has
+    no lag, so it is counted from the group's last delivered id, up to BACKLOG_COUNT_CAP."""
+    info = next(g for g in client.xinfo_groups(stream) if g["name"] == group)
+    pending = int(info["pending"])
+    lag = info.get("lag")
+    if lag is not None:
+        return int(lag), pending
+    last = info.get("last-delivered-id") or "0-0"
+    last = last.decode() if isinstance(last, bytes) else str(last)
+    return len(client.xrange(stream, min=f"({last}", max="+", count=BACKLOG_COUNT_CAP)), pending
+
+
 # Acknowledge a screened entry and mirror it in one step: an entry is written to events:screened
 # (and events:reasoning_queue when risky) only by the reader whose XACK removed it from the pending
 # list, so a batch claimed by a second reader while the first was merely slow is mirrored once, and

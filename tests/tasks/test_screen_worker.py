@@ -133,8 +133,7 @@ def raw_group(rds) -> dict:  # type: ignore[no-untyped-def]
 
 
 def drained(rds) -> bool:  # type: ignore[no-untyped-def]
-    group = raw_group(rds)
-    return group["pending"] == 0 and group["lag"] == 0
+    return streams.group_backlog(rds) == (0, 0)  # Redis 6.2 (the embedded wheel) reports no lag
 
 
 def test_a_duplicate_entry_is_acknowledged_and_not_screened_again(client, auth, rds, screening_worker):
