@@ -40,8 +40,8 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from web.actions import bp as actions
-    from web.console import register as register_console
     from web.api import bp as api
+    from web.console import register as register_console
     from web.health import bp as health
     from web.sessions import bp as sessions
     from web.webhooks import bp as webhooks

@@ -177,7 +177,8 @@ def test_a_message_the_model_could_not_read_goes_to_a_person_whatever_the_decisi
     assert row.action_type == "human_review"
     [audit] = audit_rows(action_id)
     assert audit.detail["recommended"] == {"action_type": "mute", "duration_hours": 24}
-    assert "could not read this message well" in audit.detail["reason"] and "unfamiliar_wording" in audit.detail["reason"]
+    assert "could not read this message well" in audit.detail["reason"]
+    assert "unfamiliar_wording" in audit.detail["reason"]
 
 
 @pytest.mark.parametrize(("platform", "metadata", "overrides", "why"), [
