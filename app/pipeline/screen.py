@@ -229,7 +229,7 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl
                             "message_count": session.get("message_count")}}
         mirror.add(item.stream_id, e["event_id"], e["platform"], json.dumps(data, separators=(",", ":")),
                    item.received_at_ms, screened_at, item.status == "needs_review")
-        if item.embedding is not None:
+        if _caches_embedding(item):
             pipe.set(f"embedding:{e['event_id']}", _pack(item.embedding, item.embedding_model), ex=embedding_ttl_s)
     for stream_id in result.acks:
         mirror.add(stream_id)
@@ -238,8 +238,15 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl
         streams.add_many(pipe, streams.ALERTS, [streams.entry(alert["event_id"] or "", alert["platform"], alert)],
                          maxlen)
     replies = pipe.execute()
-    mine = replies[sum(item.embedding is not None for item in items)]
+    mine = replies[sum(_caches_embedding(item) for item in items)]
     return [item for item, flag in zip(items, mine, strict=False) if int(flag) == 1]
+
+
+def _caches_embedding(item: Screened) -> bool:
+    """Only what goes on to the context stage keeps its vector (``embedding:{event_id}``, 7 days):
+    caching every event's would hold ~3.5 kB per message, hundreds of GB a day at 1,000 events/s,
+    for vectors nobody reads. The context stage encodes anything else it is asked about."""
+    return item.embedding is not None and item.status == "needs_review"
 
 
 def _pack(embedding: Sequence[float], model: str | None) -> str:

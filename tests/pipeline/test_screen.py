@@ -73,6 +73,24 @@ def test_each_event_gets_a_prediction_and_a_status(screener, rds, settings):
     assert rds.xlen(streams.SCREENED) == 2 and rds.xlen(streams.REASONING_QUEUE) == 1
 
 
+def test_only_an_event_sent_on_to_reasoning_keeps_its_embedding_cached(screener, rds, settings):
+    """``embedding:{event_id}`` lives 7 days: cached for every event it would fill Redis with vectors
+    nobody reads. The context stage reads it only for events that need review."""
+    screener.cascade_below = 0.0  # the transformer reads both, so both have an embedding to cache
+    try:
+        result = run(items(make_event(1, content="anyone up for another round?"), make_event(2, content=INSULT)),
+                     screener, rds, settings)
+    finally:
+        from ml.screening import cascade_below
+
+        screener.cascade_below = cascade_below()
+    by_id = {s.event["event_id"]: s for s in result.screened}
+    assert by_id["evt-1"].embedding is not None and by_id["evt-1"].status == "screened"
+    assert rds.get("embedding:evt-1") is None
+    cached = json.loads(rds.get("embedding:evt-2"))
+    assert cached["model"] == screener.embedding_model and len(cached["vector"]) == cached["dim"] == 384
+
+
 def test_a_second_run_of_the_same_batch_does_nothing(screener, rds, settings):
     batch = items(make_event(1, content=INSULT))
     run(batch, screener, rds, settings)
