@@ -39,8 +39,33 @@ ROOT = Path(__file__).resolve().parent.parent
 STACK_ROOT = ROOT  # --root: the tree whose web and workers are measured
 PORT = int(os.environ.get("BENCH_PORT", "8011"))
 KEY = "bench-key"
-MESSAGES = ["gg everyone, that was close", "lol that play was sick", "you are a worthless idiot",
-            "anyone up for another round?", "nobody wants you here, leave", "nice shot!"]
+HOSTILE_SHARE = 1 / 20  # the issue's load: unique events, one in twenty hostile
+
+
+def traffic(n: int = 400, seed: int = 7) -> list[str]:
+    """The messages the load cycles through: ``n`` lines of the held-out split (never trained on),
+    one in twenty abusive, the rest ordinary, from the real sources and the templated chat alike,
+    at most 280 characters (a chat line). A handful of repeated lines would flatter any cache and
+    any cascade; these are as varied as the data the model is judged on."""
+    import gzip
+    import random
+
+    from ml.training.datasets import BENIGN
+
+    rows = [json.loads(line) for line in gzip.open(ROOT / "ml" / "data" / "splits" / "heldout.jsonl.gz", "rt")]
+    rows = [r for r in rows if 0 < len(r["text"]) <= 280]
+    rng = random.Random(seed)
+    hostile = [r["text"] for r in rows if r["label"] not in BENIGN]
+    ordinary = [r["text"] for r in rows if r["label"] in BENIGN]
+    n_hostile = round(n * HOSTILE_SHARE)
+    ordinary = [text for text in ordinary if "]==]" not in text]  # the wrk script quotes with [==[ ]==]
+    hostile = [text for text in hostile if "]==]" not in text]
+    picked = rng.sample(hostile, n_hostile) + rng.sample(ordinary, n - n_hostile)
+    rng.shuffle(picked)
+    return picked
+
+
+MESSAGES = traffic()
 
 
 class Stack:
@@ -238,7 +263,8 @@ def wrk_single(stack: Stack, seconds: float, rate: float | None, connections: in
     requests) or as fast as it can. Screened/s counts until every accepted event was screened."""
     run = ("paced-" if rate else "max-") + uuid.uuid4().hex[:6]
     script = stack.workdir / f"{run}.lua"
-    script.write_text(WRK_SCRIPT % (", ".join(json.dumps(m) for m in MESSAGES), KEY))
+    # Each message as a Lua long string holding its JSON-escaped text, pasted into the body as is.
+    script.write_text(WRK_SCRIPT % (", ".join(f"[==[{json.dumps(m)[1:-1]}]==]" for m in MESSAGES), KEY))
     env = {**os.environ, "BENCH_RUN": run, "BENCH_DELAY_MS": str(int(connections * 1000 / rate) if rate else 0)}
     t0 = time.monotonic()
     out = subprocess.run(["wrk", "-t", "2", "-c", str(connections), "-d", f"{int(seconds)}s", "--latency",

@@ -1,7 +1,10 @@
 """Screening model speed on this machine: one message, batches on every core, and cold start.
 
-    make bench-model                                 # minilm-v5 and ngram-v1, 3 runs each
-    python -m bench.model_speed --model minilm-v5 --runs 5
+    make bench-model                                 # minilm-v5 with and without its cascade, and ngram-v1
+    python -m bench.model_speed --model minilm-v5 --model minilm-v5,cascade=0 --runs 5
+
+A model is named as in ml/models/, optionally with ``,cascade=X`` to screen with the cascade set to X
+(``SCREENING_CASCADE_BELOW``; 0 = the transformer reads every message).
 
 What is measured, through ``ml.screening.Screener.screen`` (normalisation, tokenisation, the
 model and the rules: exactly what the screening worker runs, without the database):
@@ -67,14 +70,15 @@ print(time.perf_counter() - started)
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", action="append", help="repeatable; default minilm-v5 and ngram-v1")
+    parser.add_argument("--model", action="append",
+                        help="repeatable, NAME or NAME,cascade=X; default minilm-v5, minilm-v5,cascade=0 and ngram-v1")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--singles", type=int, default=600, help="single-message calls per run")
     parser.add_argument("--batched", type=int, default=4096, help="messages per batched run")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args(argv)
     os.environ["SCREENING_THREADS"] = "1"
-    models = args.model or ["minilm-v5", "ngram-v1"]
+    models = args.model or ["minilm-v5", "minilm-v5,cascade=0", "ngram-v1"]
     texts = _messages()
     chat = [message for message in texts if len(message[0]) <= CHAT_CHARS]
     print(f"{len(texts)} held-out messages ({len(chat)} of chat length); {args.processes} cores; "
@@ -134,10 +138,28 @@ def _screen(screener: Any, messages: Sequence[Message]) -> None:
     screener.screen([text for text, _ in messages], [context for _, context in messages])
 
 
-def _single(name: str, messages: Sequence[Message], count: int, label: str) -> dict[str, float]:
-    from ml.screening import get_screener
+def _load(spec: str) -> Any:
+    """A fresh screener for NAME or NAME,cascade=X (never the shared one get_screener caches)."""
+    from ml.screening import Screener
 
-    screener = get_screener(name)
+    name, _, option = spec.partition(",")
+    screener = Screener.load(name)
+    if option:
+        key, _, value = option.partition("=")
+        if key != "cascade":
+            raise SystemExit(f"unknown option {option!r} in --model {spec!r}; the one option is cascade=X")
+        screener.cascade_below = float(value)
+    return screener
+
+
+def _env(spec: str) -> dict[str, str]:
+    _, _, option = spec.partition(",")
+    extra = {"SCREENING_CASCADE_BELOW": option.partition("=")[2]} if option else {}
+    return {**os.environ, "PYTHONPATH": str(ROOT), **extra}
+
+
+def _single(name: str, messages: Sequence[Message], count: int, label: str) -> dict[str, float]:
+    screener = _load(name)
     _screen(screener, messages[:BATCH])  # warm up
     latencies = []
     for message in messages[:count]:
@@ -150,9 +172,7 @@ def _single(name: str, messages: Sequence[Message], count: int, label: str) -> d
 
 def _screen_share(args: tuple[str, list[Message], Any]) -> None:
     name, messages, barrier = args
-    from ml.screening import get_screener
-
-    screener = get_screener(name)
+    screener = _load(name)
     _screen(screener, messages[:BATCH])
     barrier.wait()
     for start in range(0, len(messages), BATCH):
@@ -177,8 +197,7 @@ def _batched(name: str, texts: Sequence[Message], processes: int) -> float:
 
 
 def _cold_start(name: str, code: str) -> float:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code.format(name=name)], cwd=ROOT, env=env,
+    result = subprocess.run([sys.executable, "-c", code.format(name=name.partition(",")[0])], cwd=ROOT, env=_env(name),
                             capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
