@@ -47,13 +47,21 @@ AUTO_MIN_RISK = 0.8
 # The transformer's second opinion: the n-gram model reads the same message (about 0.1 ms), and
 # when the two disagree the confidence drops. ``None`` where the folder is missing.
 COMPANION_MODEL = "ngram-v1"
+# The cascade: a message the companion (ngram-v1, read anyway) scores under CASCADE_BELOW
+# (calibrated risk), and on which no rule sets a floor, is decided by the companion and the rules
+# alone and flagged ``cascade_cleared``; the transformer reads the rest. Chosen on the calibration
+# split by ``python -m ml.training.cascade`` (the largest setting that costs at most 0.005 of
+# recall there, false-positive rate no higher); $SCREENING_CASCADE_BELOW overrides it, 0 turns the
+# cascade off. An n-gram gate distilled from the transformer was tried and cleared no more for the
+# recall it cost (see ml/training/cascade.py).
+CASCADE_BELOW = 0.15
 # How far the familiarity of a message (see ``familiarity``) takes its confidence down. Set on the
 # calibration split (python -m ml.training.abstention), never on the held-out figures.
 DISAGREE_FROM, DISAGREE_SLOPE, DISAGREE_FLOOR = 0.25, 2.5, 0.1
 UNFAMILIAR_WEIGHT, UNFAMILIAR_FLAG = 0.6, 0.34
 # Flags about how well the model read a message, not about what the message says: never severity.
 TRUST_FLAGS = frozenset({"model_uncertain", "unfamiliar_wording", "short_message", "models_disagree",
-                         "borderline_risk"})
+                         "borderline_risk", "cascade_cleared"})
 SHORT_WORDS = {1: 0.8, 2: 0.8, 3: 0.9}
 # Messages per run of the transformer. One at a time: measured on 1,500 held-out messages on one
 # thread, batches of 1 -> 330-360 msg/s, 4 -> 335, 16 -> 223 (padding costs more than batching
@@ -92,6 +100,7 @@ class Screener:
         self._slope = float(meta["calibration"]["slope"])
         self._intercept = float(meta["calibration"]["intercept"])
         self.companion: Screener | None = None  # a second opinion, set by ``load`` for a transformer
+        self.cascade_below = cascade_below()  # with a companion: what it clears without the transformer
         self._unfamiliar: np.ndarray | None = None  # per message of the last forward pass
 
     @classmethod
@@ -131,22 +140,42 @@ class Screener:
             return [], np.zeros(0)
         clipped = [_as_text(text, index)[:MAX_SCREEN_CHARS] for index, text in enumerate(texts)]
         normalised = [normalise(text) for text in clipped]
-        before = [self._context(contexts[index], index) if contexts else None for index in range(len(texts))]
-        probabilities, embeddings = self.forward(normalised, before)
-        verdicts = self._model_verdicts(probabilities)
-        second = None
+        checks = [rules.check(text, contexts[index] if contexts else (), normalised[index])
+                  for index, text in enumerate(clipped)]
+        second = second_probabilities = None
         if self.companion is not None:
-            second = self.companion.calibrate(self.companion.forward(normalised)[0])
-        trust = familiarity(normalised, self._unfamiliar, np.array([v.risk for v in verdicts]), second)
-        results = [
-            self._decide(verdict, rules.check(text, contexts[index] if contexts else (), normalised[index]),
-                         trust[index])
-            for index, (text, verdict) in enumerate(zip(clipped, verdicts, strict=True))
-        ]
-        if embeddings is not None:
-            results = [replace(result, embedding=vector, embedding_model=self.embedding_model)
-                       for result, vector in zip(results, embeddings.tolist(), strict=True)]
-        return results, np.array([verdict.risk for verdict in verdicts])
+            second_probabilities = self.companion.forward(normalised)[0]
+            second = self.companion.calibrate(second_probabilities)
+        cleared = np.zeros(len(texts), dtype=bool)
+        if second is not None and self.cascade_below > 0:
+            # The cascade: what the companion calls clearly fine (and no rule raises) skips the transformer.
+            cleared = (second < self.cascade_below) & np.array([check.floor is None for check in checks])
+        read = np.flatnonzero(~cleared)
+        results: list[Screening | None] = [None] * len(texts)
+        model_risk = np.zeros(len(texts))
+        if len(read):
+            before = [self._context(contexts[index], index) if contexts else None for index in read]
+            probabilities, embeddings = self.forward([normalised[index] for index in read], before)
+            verdicts = self._model_verdicts(probabilities)
+            risks = np.array([verdict.risk for verdict in verdicts])
+            trust = familiarity([normalised[index] for index in read], self._unfamiliar, risks,
+                                second[read] if second is not None else None)
+            for place, index in enumerate(read):
+                result = self._decide(verdicts[place], checks[index], trust[place])
+                if embeddings is not None:
+                    result = replace(result, embedding=embeddings[place].tolist(), embedding_model=self.embedding_model)
+                results[index], model_risk[index] = result, verdicts[place].risk
+        if cleared.any():
+            assert self.companion is not None and second_probabilities is not None
+            done = np.flatnonzero(cleared)
+            verdicts = self.companion._model_verdicts(second_probabilities[done])
+            trust = familiarity([normalised[index] for index in done], None,
+                                np.array([verdict.risk for verdict in verdicts]), None)
+            for place, index in enumerate(done):
+                result = self._decide(verdicts[place], checks[index], trust[place])
+                results[index] = replace(result, flags=[*result.flags, "cascade_cleared"])
+                model_risk[index] = verdicts[place].risk
+        return [result for result in results if result is not None], model_risk
 
     def predict_proba(self, normalised: Sequence[str]) -> np.ndarray:
         """Model probabilities [batch, categories] for already normalised texts."""
@@ -323,6 +352,22 @@ class _ModelVerdict:
     attention: str  # likeliest category that needs a moderator
     benign: str  # likeliest of none / profanity
     confidence: float
+
+
+def cascade_below() -> float:
+    """The cascade's setting: $SCREENING_CASCADE_BELOW when set (0 turns it off), else CASCADE_BELOW."""
+    value = os.environ.get("SCREENING_CASCADE_BELOW", "").strip()
+    if not value:
+        return CASCADE_BELOW
+    try:
+        below = float(value)
+    except ValueError:
+        raise ValueError(f"SCREENING_CASCADE_BELOW={value!r} is not a number; use 0 to turn the cascade off, "
+                         "or a calibrated risk such as 0.05") from None
+    if not 0.0 <= below < 0.5:
+        raise ValueError(f"SCREENING_CASCADE_BELOW={below} is outside [0, 0.5): the n-gram model would clear "
+                         "messages it calls risky")
+    return below
 
 
 def available_models(models_dir: Path = MODELS_DIR) -> list[str]:
