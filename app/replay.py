@@ -43,8 +43,8 @@ from app.config import Settings
 from app.models import Action, Event, User
 from app.pipeline import windows
 from app.pipeline.context import author_history
-from app.pipeline.screen import NOT_HOSTILE, Screener, event_time_ms, prediction_dict, target_of
-from app.sessions import DIRTY_KEY, TURN_CHARS, SessionParams, SessionStore, SessionUpdate, session_key
+from app.pipeline.screen import Screener, event_time_ms, prediction_dict, session_update, target_of
+from app.sessions import DIRTY_KEY, TURN_CHARS, SessionParams, SessionStore, session_key
 
 PAGE = 500  # entries read per XRANGE and screened per model call
 SCRATCH_TTL_S = 3600
@@ -271,9 +271,9 @@ def rescreen(candidate: Candidate, sessions: SessionStore, turns: Turns, db: DbS
     results = windows.screen_whole(candidate.screener, [e["content"] for e in events], contexts)
     predictions = [prediction_dict(e["event_id"], r, 0.0) for e, r in zip(events, results, strict=True)]
     standing = priors(db, events, page.first_ms, candidate.settings.SCREENING_THRESHOLD)
-    updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
-                             p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
-                             standing.get((e["platform"], e["author_id"]), 0.0), p["risk_category"])
+    # The same update live screening sends (pleas and model_uncertain included), so a replay of
+    # the current model and policy decides what the pipeline decided.
+    updates = [session_update(e, p, standing.get((e["platform"], e["author_id"]), 0.0))
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
     verdicts = sessions.update(updates, places)

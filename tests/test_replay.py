@@ -37,6 +37,12 @@ def ingest_and_screen(client, auth, rds, settings, screener, events):  # type: i
     screen.publish(rds, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
 
 
+@pytest.fixture
+def rds_events(rds):  # type: ignore[no-untyped-def]
+    """What events:screened says of each event, by event id."""
+    return lambda: {f["event_id"]: json.loads(f["data"]) for _, f in rds.xrange(streams.SCREENED)}
+
+
 def traffic() -> list[dict]:
     events = [make_event(i, content=text, channel_id="lobby", author_id=f"u{i}")
               for i, text in enumerate(FRIENDLY)]
@@ -83,6 +89,22 @@ def test_the_same_model_and_threshold_change_nothing_and_write_nothing(client, a
     assert report.categories["before"] == report.categories["after"]
     assert pages == [(1, 7)]
     assert snapshot(rds, services["DATABASE_URL"]) == before
+
+
+def test_a_plea_replays_as_it_was_screened(client, auth, rds, settings, rds_events, screener):
+    """Replay tells the session layer what live screening told it, pleas included: an insult after
+    its target asked the author to stop is repetition after a warning, live and in the replay."""
+    t = 1_790_000_000
+    events = [make_event(20, content="you are so dumb lol", channel_id="arena", author_id="troll", user_id="bob",
+                         metadata={"timestamp": t}),
+              make_event(21, content="please stop", channel_id="arena", author_id="bob", user_id="troll",
+                         metadata={"timestamp": t + 5}),
+              make_event(22, content="you are so dumb lol", channel_id="arena", author_id="troll", user_id="bob",
+                         metadata={"timestamp": t + 10})]
+    ingest_and_screen(client, auth, rds, settings, screener, events)
+    assert "ignored_request_to_stop" in rds_events()["evt-22"]["risk_prediction"]["flags"]
+    report, _ = replay(rds, screener, settings)
+    assert report.compared == 3 and report.flipped == [] and report.max_risk_change == 0.0
 
 
 def test_a_lower_threshold_reports_the_events_that_flip(client, auth, rds, settings, services, screener):

@@ -127,16 +127,21 @@ def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequen
     return predictions, results
 
 
+def session_update(event: dict[str, Any], prediction: dict[str, Any], prior: float) -> SessionUpdate:
+    """What the session layer is told of one screened message: live screening and replay alike."""
+    return SessionUpdate(event["event_id"], event["session_id"], event_time_ms(event), prediction["model_risk_score"],
+                         prediction["risk_category"] not in NOT_HOSTILE, event["author_id"], target_of(event),
+                         prior, prediction["risk_category"], is_plea(event["content"]),
+                         "model_uncertain" in prediction["flags"])
+
+
 def apply_sessions(store: SessionStore, events: Sequence[dict[str, Any]], predictions: Sequence[dict[str, Any]],
                    priors: dict[tuple[str, str], float]) -> dict[str, SessionResult]:
     """Update each conversation and fold its verdict into the prediction (final risk and flags).
 
     The final risk is the session's: the model's probability with the conversation's evidence
     added in log-odds (capped), or damped for a person the session protects (app/sessions.py)."""
-    updates = [SessionUpdate(e["event_id"], e["session_id"], event_time_ms(e), p["model_risk_score"],
-                             p["risk_category"] not in NOT_HOSTILE, e["author_id"], target_of(e),
-                             priors.get((e["platform"], e["author_id"]), 0.0), p["risk_category"],
-                             is_plea(e["content"]), "model_uncertain" in p["flags"])
+    updates = [session_update(e, p, priors.get((e["platform"], e["author_id"]), 0.0))
                for e, p in zip(events, predictions, strict=True)]
     places = {e["session_id"]: (e["platform"], e["channel_id"]) for e in events}
     results = store.update(updates, places)
