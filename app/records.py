@@ -72,12 +72,14 @@ def _from_stream(event_id: str, platform: str | None) -> dict[str, Any] | None:
 
 
 def screen_now(text: str, context: Sequence[str], model: str) -> dict[str, Any]:
-    """POST /v1/screen: the same rules and model as the worker, without a session."""
+    """POST /v1/screen: the same rules and model as the worker, without a session; a long text is
+    read whole, in the worker's windows."""
+    from app.pipeline import windows
     from ml.screening import get_screener
 
     screener = get_screener(model)
     started = time.perf_counter()
-    result = screener.screen([text], [list(context)])[0]
+    result = windows.screen_whole(screener, [text], [list(context)])[0]
     return prediction_dict("", result, (time.perf_counter() - started) * 1000) | {"event_id": None}
 
 

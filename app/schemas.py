@@ -168,9 +168,19 @@ class ScreenRequestSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    text = fields.String(required=True, validate=validate.Length(max=8_000))
-    context = fields.List(fields.String(validate=validate.Length(max=8_000)),
+    text = fields.String(required=True, validate=validate.Length(max=MAX_CONTENT_CHARS))
+    context = fields.List(fields.String(validate=validate.Length(max=MAX_CONTENT_CHARS)),
                           load_default=list, validate=validate.Length(max=20))
+
+    def __init__(self, *args: Any, max_chars: int = MAX_CONTENT_CHARS, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_chars = max_chars
+
+    @validates_schema
+    def _text_length(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """As long as an ingested message may be (MAX_MESSAGE_CHARS, Slack's 40,000): screened whole."""
+        if len(data.get("text", "")) > self.max_chars:
+            raise ValidationError(f"Longer than {self.max_chars} characters.", "text")
 
     @post_load
     def _clean(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -52,7 +52,7 @@ def ingest() -> tuple[Response, int]:
 @require_api_key
 def screen_text() -> tuple[Response, int]:
     try:
-        body = ScreenRequestSchema().load(json_body())
+        body = ScreenRequestSchema(max_chars=current_app.config["SETTINGS"].MAX_MESSAGE_CHARS).load(json_body())
     except ValidationError as exc:
         return error_response(400, "Validation failed.", errors=exc.messages)
     return jsonify(records.screen_now(body["text"], body["context"],
