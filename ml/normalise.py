@@ -157,7 +157,7 @@ def _unleet(match: re.Match[str]) -> str:
         return token
     if core.startswith("@") and len(core) > 1 and (core[1].isalnum() or core[1] == "_"):
         return token  # a mention, not "a"
-    core = re.sub(r"(?<=[a-z])@", "a", core.translate(_LEET))  # "b@stard"
+    core = re.sub(r"(?<=[a-z])@+", lambda m: "a" * len(m.group()), core.translate(_LEET))  # "b@stard", "b@@stard"
     core = re.sub(r"(?<=[a-z])!(?=[a-z])", "i", core)
     return core + tail
 
