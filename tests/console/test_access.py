@@ -17,6 +17,14 @@ def test_pages_redirect_to_sign_in_and_json_gets_401(console_app):
     assert client.post("/admin/policy", headers={"Accept": "application/json"}).status_code == 401
 
 
+def test_a_browser_navigation_without_a_session_is_sent_to_sign_in(console_app):
+    client = console_app.test_client()
+    chromium = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+    page = client.get("/admin/queue", headers={"Accept": chromium})  # */* accepts JSON too: still a redirect
+    assert page.status_code == 302 and page.headers["Location"].startswith("/admin/login")
+    assert client.get("/admin/queue", headers={"Accept": "application/json"}).status_code == 401
+
+
 def test_wrong_password_is_refused_and_right_one_signs_in(console_app, staff):
     browser = Browser(console_app)
     assert browser.login("mo", "wrong password here").status_code == 401

@@ -4,13 +4,14 @@ The cookie holds only a random token; the session (account id, CSRF token) lives
 token's SHA-256, so signing out or disabling an account ends it everywhere and nothing secret sits
 in the browser. Every POST carries the session's CSRF token (a hidden field, or X-CSRF-Token from
 the page's JavaScript); the sign-in form, before any session exists, uses a double-submit cookie.
+Failed sign-ins are throttled per account name and per client address (app.console.throttle).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
+import logging
 import secrets
 from collections.abc import Callable
 from functools import wraps
@@ -18,8 +19,9 @@ from typing import Any
 
 from flask import Response, abort, current_app, g, redirect, render_template, request, url_for
 
-from app.console import accounts
+from app.console import accounts, session_store, throttle
 from app.console.accounts import Account
+from app.db import session_scope
 from app.models import AuditLog
 from app.redis_client import get_redis
 from web.console import bp
@@ -27,10 +29,16 @@ from web.console import bp
 COOKIE = "safety_console"
 LOGIN_CSRF_COOKIE = "safety_console_login"
 OPEN_ENDPOINTS = {"console.login", "console.static"}
+log = logging.getLogger(__name__)
 
 
 def _key(token: str) -> str:
-    return "console:session:" + hashlib.sha256(token.encode()).hexdigest()
+    return session_store.key(token)
+
+
+def client_address() -> str:
+    """The socket's peer: X-Forwarded-For is the client's to write, so the throttle never reads it."""
+    return request.remote_addr or "unknown"
 
 
 def _settings() -> Any:
@@ -42,17 +50,16 @@ def load_session() -> Response | None:
     g.account, g.csrf = None, ""
     token = request.cookies.get(COOKIE, "")
     if token:
-        raw = get_redis().get(_key(token))
-        if raw:
-            data = json.loads(raw)
+        data = session_store.load(get_redis(), token, _settings().CONSOLE_SESSION_TTL_S)
+        if data:
             account = accounts.active(int(data["account_id"]))
             if account is not None:
                 g.account, g.csrf = account, data["csrf"]
-                get_redis().expire(_key(token), _settings().CONSOLE_SESSION_TTL_S)
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if g.account is None:
-        if request.method == "GET" and not request.accept_mimetypes.accept_json:
+        # A browser's navigation accepts */* too: only a client that prefers JSON gets the bare 401.
+        if request.method == "GET" and _prefers_html():
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
         abort(401, description="Sign in to the console first.")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -60,6 +67,10 @@ def load_session() -> Response | None:
         if not sent or not hmac.compare_digest(sent, g.csrf):
             abort(400, description="The form's CSRF token is missing or stale; reload the page and try again.")
     return None
+
+
+def _prefers_html() -> bool:
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) != "application/json"
 
 
 @bp.after_request
@@ -97,35 +108,61 @@ def audit(kind: str, **detail: Any) -> AuditLog:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    error = ""
+    error, status, retry_after = "", 200, 0
     if request.method == "POST":
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         sent = request.form.get("csrf_token", "")
         if not cookie or not hmac.compare_digest(cookie, sent):
             abort(400, description="The sign-in form expired; reload the page and try again.")
-        account = accounts.authenticate(request.form.get("username", ""), request.form.get("password", ""))
-        if account is not None:
-            return _start_session(account)
-        error = "Wrong user name or password."
+        username, address = request.form.get("username", "")[:64], client_address()
+        client = get_redis()
+        lock = throttle.blocked(client, username, address)
+        if lock is None:
+            account = accounts.authenticate(username, request.form.get("password", ""), address=address)
+            if account is not None:
+                throttle.clear_account(client, username)
+                return _start_session(account)
+            lock = throttle.record_failure(client, username, address)
+            if lock is not None:  # this failure spent a budget: audit the lock once, as it starts
+                audit_lock(username, address, lock)
+            else:
+                error, status = "Wrong user name or password.", 401
+        else:  # refused unchecked; not audited row by row, so a flood cannot fill the audit log
+            log.warning("console sign-in refused (%s throttled) for %r from %s", lock.scope, username, address)
+        if lock is not None:
+            error, status, retry_after = _throttled_message(lock.retry_after_s), 429, lock.retry_after_s
     token = secrets.token_urlsafe(24)
-    response = Response(render_template("console/login.html", csrf=token, error=error),
-                        status=401 if error else 200)
+    response = Response(render_template("console/login.html", csrf=token, error=error), status=status)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     _set_cookie(response, LOGIN_CSRF_COOKIE, token, max_age=3600)
     return response
 
 
+def _throttled_message(seconds: int) -> str:
+    # The same words for an account name and an address, and whether or not the name exists.
+    minutes = max(1, -(-seconds // 60))
+    return (f"Too many failed sign-ins for this user name or from this address. Try again in {minutes} minute"
+            + ("s." if minutes != 1 else "."))
+
+
+def audit_lock(username: str, address: str, lock: throttle.Blocked) -> None:
+    detail = {"address": address, "scope": lock.scope, "retry_after_s": lock.retry_after_s}
+    with session_scope() as db:
+        db.add(AuditLog(actor=f"moderator:{username}", kind="console.sign_in_throttled", detail=detail))
+
+
 @bp.post("/logout")
 def logout() -> Response:
-    get_redis().delete(_key(request.cookies.get(COOKIE, "")))
+    session_store.end(get_redis(), request.cookies.get(COOKIE, ""), g.account.id)
     response = redirect(url_for("console.login"))
     response.delete_cookie(COOKIE, path="/admin")
     return response
 
 
 def _start_session(account: Account) -> Response:
-    token = secrets.token_urlsafe(32)
-    ttl = _settings().CONSOLE_SESSION_TTL_S
-    get_redis().set(_key(token), json.dumps({"account_id": account.id, "csrf": secrets.token_urlsafe(32)}), ex=ttl)
+    token = session_store.create(get_redis(), account.id, _settings().CONSOLE_SESSION_TTL_S,
+                                 address=client_address(), agent=request.headers.get("User-Agent", ""))
     target = request.args.get("next", "")
     if not target.startswith("/admin") or target.startswith("//"):  # never an open redirect
         target = url_for("console.queue")
@@ -145,6 +182,7 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int | None =
 @bp.errorhandler(403)
 @bp.errorhandler(404)
 @bp.errorhandler(409)
+@bp.errorhandler(429)
 def console_error(exc: Any) -> tuple[Any, int]:
     status = getattr(exc, "code", 500) or 500
     message = getattr(exc, "description", str(exc))

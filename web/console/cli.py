@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from app.console import accounts
+from app.console import accounts, session_store, throttle
 from app.console.models import ROLES
+from app.redis_client import get_redis
 
 
 @click.group(help="Console accounts (viewer, moderator, admin).")
@@ -43,17 +44,19 @@ def set_role(username: str, role: str) -> None:
 @click.argument("username")
 @click.option("--password", envvar="CONSOLE_PASSWORD", help="default: generated and printed once")
 def reset_password(username: str, password: str | None) -> None:
+    """Set a new password, forgive failed sign-ins and end the open sessions."""
     chosen = password or accounts.generated_password()
     _run(lambda: accounts.update(username, actor="cli", password=chosen))
-    click.echo(f"password of {username} changed" + ("" if password else f": {chosen}"))
+    throttle.clear_account(get_redis(), username)
+    click.echo(f"password of {username} changed" + ("" if password else f": {chosen}") + _end_sessions(username))
 
 
 @users.command("disable")
 @click.argument("username")
 def disable(username: str) -> None:
-    """Block sign-in; open sessions end on their next request."""
+    """Block sign-in and end the open sessions."""
     _run(lambda: accounts.update(username, actor="cli", disabled=True))
-    click.echo(f"{username} disabled")
+    click.echo(f"{username} disabled" + _end_sessions(username))
 
 
 @users.command("enable")
@@ -61,6 +64,20 @@ def disable(username: str) -> None:
 def enable(username: str) -> None:
     _run(lambda: accounts.update(username, actor="cli", disabled=False))
     click.echo(f"{username} enabled")
+
+
+@users.command("unlock")
+@click.argument("username")
+def unlock(username: str) -> None:
+    """Forgive the failed sign-ins counted against a user name (the address budget stays)."""
+    throttle.clear_account(get_redis(), username)
+    click.echo(f"failed sign-ins of {username} forgotten")
+
+
+def _end_sessions(username: str) -> str:
+    account_id = accounts.id_of(username)
+    ended = session_store.end_all(get_redis(), account_id) if account_id is not None else 0
+    return f"; {ended} open session(s) ended" if ended else ""
 
 
 def _run(step: object) -> None:
