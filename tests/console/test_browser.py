@@ -179,3 +179,37 @@ def test_csrf_and_role_refusals_in_the_browser(page_as, live):
     b.screenshot(page, "reports")
     page.goto(f"{live}/admin/login")
     b.screenshot(page, "login")
+
+
+def test_account_page_changes_the_password_and_signs_out_elsewhere(page_as, live):
+    page, elsewhere = page_as("mo"), page_as("mo")
+    page.click("header a.account-link")
+    page.wait_for_url(f"{live}/admin/account")
+    assert "moderator" in page.inner_text("dl.account")
+    assert page.locator("table.sessions tbody tr").count() == 2
+    page.fill("input[name=current_password]", PASSWORD)
+    page.fill("input[name=new_password]", "a much longer passphrase, 2026")
+    page.fill("input[name=confirm_password]", "a much longer passphrase, 2026")
+    b.screenshot(page, "account")
+    page.click("form.password button[type=submit]")
+    assert "Signed out 1 session elsewhere" in page.inner_text(".flash")
+    assert page.locator("table.sessions tbody tr").count() == 1
+    elsewhere.goto(f"{live}/admin/queue")
+    assert "/admin/login" in elsewhere.url
+
+
+def test_repeated_failed_sign_ins_are_throttled_in_the_browser(chromium, live):
+    from app.console import throttle
+
+    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    for _ in range(throttle.ACCOUNT_LIMIT):
+        page.goto(f"{live}/admin/login")
+        page.fill("input[name=username]", "mo")
+        page.fill("input[name=password]", "not the password at all")
+        with page.expect_response(f"{live}/admin/login") as answer:
+            page.click("form.login button[type=submit]")
+    assert answer.value.status == 429 and int(answer.value.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in page.inner_text(".flash.error")
+    b.screenshot(page, "login-throttled")
+    context.close()
