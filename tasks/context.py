@@ -3,6 +3,9 @@
 Both run on the ``reasoning`` queue, so the only processes that open the incident store are the
 reasoning workers. With Qdrant's local mode (no ``QDRANT_HOST``) that must be one process:
 ``celery worker -Q reasoning --concurrency 1`` (see app/vectorstore.py).
+
+The store is advisory: while it cannot be opened or fails, ``context.gather`` decides without
+precedents (the decision's evidence says so) and ``context.remember`` stores the event later.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from tasks.celery_app import app
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError, ResponseHandlingException,
              UnexpectedResponse, StoreUnavailable)
+STORE_PAUSE_S = 10.0  # after a store failure, decide without precedents this long before trying it again
+REMEMBER_AFTER_S = 15  # an event decided without the store is stored this long after, then with backoff
+_store_paused_until = 0.0
 
 
 def get_embedder() -> Embedder:
@@ -66,8 +72,9 @@ def gather(self: Any, ref: dict[str, str]) -> str:
     started_ms = time.time() * 1000
     settings = get_settings()
     try:
+        store = usable_store()
         with session_scope() as db:
-            gathered = context.gather(ref, db=db, client=get_redis(), store=get_store(), embedder=get_embedder(),
+            gathered = context.gather(ref, db=db, client=get_redis(), store=store, embedder=get_embedder(),
                                       top_k=settings.REASONING_TOP_K, embedding_ttl_s=settings.EMBEDDING_TTL_S)
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
@@ -81,8 +88,50 @@ def gather(self: Any, ref: dict[str, str]) -> str:
         return "skipped"
     gathered["started_at_ms"] = started_ms
     app.send_task("reason.decide", args=[ref, gathered], queue="reasoning")
+    if gathered.get("precedents_unavailable"):
+        store_failed()
+        app.send_task("context.remember", args=[ref], queue="reasoning", countdown=REMEMBER_AFTER_S)
+        metrics.EVENTS_PROCESSED.labels("context", "gathered_without_precedents").inc()
+        return "gathered_without_precedents"
     metrics.EVENTS_PROCESSED.labels("context", "gathered").inc()
     return "gathered"
+
+
+def usable_store() -> IncidentStore | None:
+    """The store, or None while it is known to be failing: Qdrant down must not hold every decision up
+    for its connection timeout, so after a failure the store is left alone for ``STORE_PAUSE_S``."""
+    global _store_paused_until
+    if time.monotonic() < _store_paused_until:
+        return None
+    try:
+        return get_store()
+    except Exception as exc:  # unreachable, 5xx, the local folder held by another process
+        log.warning("incident store unavailable, deciding without precedents: %s", exc)
+        store_failed()
+        return None
+
+
+def store_failed() -> None:
+    global _store_paused_until
+    _store_paused_until = time.monotonic() + STORE_PAUSE_S
+
+
+@app.task(name="context.remember", bind=True, max_retries=12, acks_late=True)
+def remember(self: Any, ref: dict[str, str]) -> bool:
+    """Store an event decided while the store was down (see ``context.remember``); retried with backoff
+    (up to about an hour) until the store takes it."""
+    settings = get_settings()
+    try:
+        if time.monotonic() < _store_paused_until:
+            raise StoreUnavailable("the incident store failed moments ago")
+        with session_scope() as db:
+            return context.remember(ref, db=db, client=get_redis(), store=get_store(), embedder=get_embedder(),
+                                    embedding_ttl_s=settings.EMBEDDING_TTL_S)
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            log.error("could not store %s as a precedent: %s", ref, exc)
+            return False
+        raise self.retry(exc=exc, countdown=min(600, REMEMBER_AFTER_S * 2 ** self.request.retries)) from exc
 
 
 @app.task(name="context.record_outcome", bind=True, max_retries=5, acks_late=True)

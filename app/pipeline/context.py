@@ -4,7 +4,9 @@
    so a redelivered or swept message is harmless);
 2. its embedding: reused from ``embedding:{event_id}`` or computed once and cached (7 days);
 3. the k most similar past incidents from Qdrant, then the event itself is upserted so later
-   events find it (the event never finds itself);
+   events find it (the event never finds itself). Qdrant unreachable or failing does not hold the
+   decision up: the context has no precedents, says so (``precedents_unavailable``) and the event
+   is stored later (``remember``);
 4. the author's history from PostgreSQL (``users`` and earlier ``actions``);
 5. the conversation's aggregate: Redis ``session:{session_id}``, or the ``sessions`` snapshot once
    the live copy has expired.
@@ -36,6 +38,7 @@ SANCTIONS = ("warning", "timeout", "mute", "ban", "delete_message")
 COUNTED_STATUSES = ("pending", "applied", "dry_run")  # decided against the author and not undone
 RECENT_ACTIONS = 10
 PILE_ON_AUTHORS = 3
+STORE_UNAVAILABLE = "the incident store could not be opened"
 
 
 def load_event(db: DbSession, platform: str, event_id: str) -> Event | None:
@@ -51,24 +54,60 @@ def awaiting_decision(db: DbSession, event: Event | None) -> bool:
                                                                                     event.event_id)
 
 
-def gather(ref: dict[str, str], *, db: DbSession, client: redis.Redis, store: IncidentStore, embedder: Embedder,
-           top_k: int, embedding_ttl_s: int) -> dict[str, Any] | None:
-    """The context for ``reason.decide``, or None when the event needs no decision (any more)."""
+def gather(ref: dict[str, str], *, db: DbSession, client: redis.Redis, store: IncidentStore | None,
+           embedder: Embedder, top_k: int, embedding_ttl_s: int) -> dict[str, Any] | None:
+    """The context for ``reason.decide``, or None when the event needs no decision (any more).
+
+    ``store`` None (it could not be opened) or failing: the context has no precedents and says why
+    in ``precedents_unavailable``; the event is not stored, which ``remember`` does later."""
     event = load_event(db, ref["platform"], ref["event_id"])
     if event is None or not awaiting_decision(db, event):
         return None
     vector, reused = embedding(client, embedder, event, embedding_ttl_s)
-    precedents = store.similar(vector, top_k, exclude=(event.platform, event.event_id),
-                               embedding_model=embedder.model)
-    store.upsert(Incident(event.platform, event.event_id, event.author_id, event.occurred_at.isoformat(),
-                          event.risk_score or 0.0, event.risk_category, vector, embedder.model))
-    return {
+    precedents: list[dict[str, Any]] = []
+    unavailable = STORE_UNAVAILABLE if store is None else None
+    if store is not None:
+        try:
+            precedents = store.similar(vector, top_k, exclude=(event.platform, event.event_id),
+                                       embedding_model=embedder.model)
+            store.upsert(incident(event, vector, embedder))
+        except Exception as exc:  # the store is advisory: decide without precedents rather than not at all
+            log.warning("incident store failed for %s:%s, deciding without precedents: %s", event.platform,
+                        event.event_id, exc)
+            precedents, unavailable = [], f"{type(exc).__name__}: {exc}"[:300]
+    gathered = {
         "event": event_summary(event),
         "precedents": [precedent(p) for p in precedents],
         "author": author_history(db, event),
         "session": session_summary(client, db, event),
         "embedding": {"provider": embedder.name, "model": embedder.model, "dim": embedder.dim, "reused": reused},
     }
+    if unavailable:
+        gathered["precedents_unavailable"] = unavailable
+    return gathered
+
+
+def incident(event: Event, vector: Sequence[float], embedder: Embedder) -> Incident:
+    return Incident(event.platform, event.event_id, event.author_id, event.occurred_at.isoformat(),
+                    event.risk_score or 0.0, event.risk_category, vector, embedder.model)
+
+
+def remember(ref: dict[str, str], *, db: DbSession, client: redis.Redis, store: IncidentStore, embedder: Embedder,
+             embedding_ttl_s: int) -> bool:
+    """Store an event that was decided while the store was down, so later events find it, with what
+    was decided and what happened to it since (the outcome updates sent meanwhile found no point).
+    Store errors propagate (the caller retries); False when the event is gone."""
+    event = load_event(db, ref["platform"], ref["event_id"])
+    if event is None:
+        return False
+    vector, _ = embedding(client, embedder, event, embedding_ttl_s)
+    store.upsert(incident(event, vector, embedder))
+    action = db.scalar(select(Action).where(Action.platform == event.platform, Action.event_id == event.event_id)
+                       .order_by(Action.created_at.desc()).limit(1))
+    if action is not None:
+        store.record_outcome(event.platform, event.event_id, action_taken=action.action_type,
+                             action_outcome=action.status)
+    return True
 
 
 def embedding(client: redis.Redis, embedder: Embedder, event: Event, ttl_s: int) -> tuple[list[float], bool]:

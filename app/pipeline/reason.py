@@ -160,6 +160,9 @@ def evidence_chain(event: dict[str, Any], context: dict[str, Any]) -> list[dict[
                           "risk_category": p.get("risk_category"), "action_taken": p.get("action_taken"),
                           "action_outcome": p.get("action_outcome")}}
               for p in context.get("precedents") or []]
+    if context.get("precedents_unavailable"):
+        chain.append({"kind": "similar_incident", "ref": "unavailable",
+                      "detail": {"error": context["precedents_unavailable"], "precedents": 0}})
     author = context.get("author") or {}
     chain += [{"kind": "prior_violation", "ref": a["action_id"],
                "detail": {"event_id": a.get("event_id"), "action_type": a.get("action_type"),

@@ -71,14 +71,16 @@ def status(code: int, *, retry_after: float | None = None) -> Reply:
 class FakeOpenAI:
     def __init__(self, *, api_key: str = "sk-test-123", model: str = "gpt-test",
                  responder: Callable[[dict[str, Any]], str] | None = None,
-                 delay: Callable[[], float] | None = None) -> None:
+                 delay: Callable[[], float] | None = None, port: int = 0) -> None:
         self.api_key, self.model = api_key, model
         self.responder = responder or (lambda body: json.dumps(DEFAULT_DECISION))
         self.delay = delay  # a default delay per call (the benchmark's 1-3 s server)
         self.replies: deque[Reply] = deque()
         self.seen: list[Seen] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.failing: Reply | None = None  # set: every chat call gets this (an outage), scripted or not
+        self.dropping = False  # True: connections are closed without an answer (the server went away)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self.server.daemon_threads = True
         self.server.block_on_close = False  # a slow reply still sleeping must not hold up shutdown
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -104,6 +106,8 @@ class FakeOpenAI:
 
     def next_reply(self, body: dict[str, Any]) -> Reply:
         with self.lock:
+            if self.failing is not None:
+                return self.failing
             if self.replies:
                 return self.replies.popleft()
         return Reply("answer", self.responder(body), self.delay() if self.delay else 0.0)
@@ -173,6 +177,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_POST(self) -> None:
+            if fake.dropping:
+                self.close_connection = True
+                return
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             try:
                 body = json.loads(raw or b"{}")

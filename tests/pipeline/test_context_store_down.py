@@ -1,0 +1,127 @@
+"""Qdrant unreachable or failing: the context stage decides without precedents instead of holding
+the event (or dead-lettering it after its retries), says so in the evidence, and stores the event
+as a precedent once the store is back. Real PostgreSQL and Redis; Qdrant a failing HTTP server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qdrant_client import QdrantClient
+
+from app.config import Settings
+from app.db import session_scope
+from app.llm.embeddings import LocalEmbedder, embedder_for
+from app.pipeline import context, reason
+from app.vectorstore import IncidentStore, point_id
+from tests.fakes.qdrant_down import FailingQdrant, free_port
+from tests.fakes.reasoning_inputs import insert_event
+
+INSULT = "you are a worthless idiot and everyone here hates you"
+
+
+@pytest.fixture
+def embedder() -> LocalEmbedder:
+    return embedder_for(Settings())  # type: ignore[return-value]
+
+
+@pytest.fixture
+def local_store(tmp_path: Path, embedder: LocalEmbedder) -> Iterator[IncidentStore]:
+    opened = IncidentStore.open(Settings(QDRANT_PATH=str(tmp_path / "qdrant")), embedder.dim)
+    yield opened
+    opened.close()
+
+
+def server_store(port: int, dim: int) -> IncidentStore:
+    """What ``IncidentStore.open`` builds for QDRANT_HOST, without its collection check (that would fail)."""
+    return IncidentStore(QdrantClient(host="127.0.0.1", port=port, timeout=2, check_compatibility=False), dim,
+                         server=True)
+
+
+def gather(ref: dict[str, str], store: IncidentStore | None, rds: Any, embedder: LocalEmbedder) -> dict[str, Any]:
+    with session_scope() as db:
+        gathered = context.gather(ref, db=db, client=rds, store=store, embedder=embedder, top_k=3,
+                                  embedding_ttl_s=60)
+    assert gathered is not None
+    return gathered
+
+
+def decide_and_record(ref: dict[str, str], gathered: dict[str, Any]) -> dict[str, Any]:
+    with session_scope() as db:
+        event = reason.load_for_decision(db, ref)
+    decision = reason.decide(event, gathered, provider=None, policy="graduated_escalation", llm_timeout_s=1.0,
+                             deadline=time.monotonic() + 3)
+    with session_scope() as db:
+        action = reason.record(db, ref, decision, policy="graduated_escalation", duration_ms=1.0)
+    assert action is not None
+    return action
+
+
+@pytest.mark.parametrize("failure", ["503", "refused", "not_opened"])
+def test_a_failing_store_gives_a_context_without_precedents_and_a_decision(failure, settings, rds, embedder):
+    ref = insert_event("e1", INSULT, risk=0.9, author="troll")
+    if failure == "503":
+        with FailingQdrant() as qdrant:
+            gathered = gather(ref, server_store(qdrant.port, embedder.dim), rds, embedder)
+        assert qdrant.requests >= 1
+        assert "503" in gathered["precedents_unavailable"]
+    elif failure == "refused":
+        gathered = gather(ref, server_store(free_port(), embedder.dim), rds, embedder)
+        assert gathered["precedents_unavailable"].startswith("ResponseHandlingException")
+    else:
+        gathered = gather(ref, None, rds, embedder)
+        assert gathered["precedents_unavailable"] == context.STORE_UNAVAILABLE
+    assert gathered["precedents"] == [] and gathered["author"]["user_id"] == "troll"
+    assert gathered["embedding"]["reused"] is False and rds.exists("embedding:e1")
+
+    action = decide_and_record(ref, gathered)
+    assert action["provider"] == "fallback" and action["action_type"] != "none"
+    [note] = [link for link in action["evidence_chain"] if link["ref"] == "unavailable"]
+    assert note["kind"] == "similar_incident" and note["detail"]["precedents"] == 0
+
+
+def test_a_working_store_says_nothing_about_availability(local_store, rds, embedder):
+    gathered = gather(insert_event("e1", INSULT), local_store, rds, embedder)
+    assert "precedents_unavailable" not in gathered and local_store.count() == 1
+
+
+def test_remember_stores_the_event_with_its_decision_once_the_store_is_back(local_store, rds, embedder):
+    ref = insert_event("e1", INSULT, risk=0.9, author="troll")
+    action = decide_and_record(ref, gather(ref, None, rds, embedder))
+    assert local_store.count() == 0
+
+    with session_scope() as db:
+        assert context.remember(ref, db=db, client=rds, store=local_store, embedder=embedder, embedding_ttl_s=60)
+    [point] = local_store.client.retrieve("harassment_events", [point_id("web", "e1")], with_payload=True)
+    assert point.payload["action_taken"] == action["action_type"] and point.payload["action_outcome"] == "pending"
+    assert point.payload["embedding_model"] == embedder.model
+
+    later = gather(insert_event("e2", INSULT, risk=0.9, author="other"), local_store, rds, embedder)
+    assert [p["event_id"] for p in later["precedents"]] == ["e1"]
+    assert later["precedents"][0]["action_taken"] == action["action_type"]
+
+
+def test_remember_of_a_vanished_event_is_a_no_op(local_store, rds, embedder):
+    with session_scope() as db:
+        assert not context.remember({"platform": "web", "event_id": "gone"}, db=db, client=rds, store=local_store,
+                                    embedder=embedder, embedding_ttl_s=60)
+
+
+def test_the_task_leaves_a_failing_store_alone_for_a_while(monkeypatch):
+    import tasks.context as task
+
+    calls = []
+
+    def broken() -> IncidentStore:
+        calls.append(1)
+        raise RuntimeError("Storage folder is already accessed by another instance of Qdrant client")
+
+    monkeypatch.setattr(task, "get_store", broken)
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    assert task.usable_store() is None and task.usable_store() is None
+    assert len(calls) == 1  # the second call did not wait on the broken store again
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    assert task.usable_store() is None and len(calls) == 2
