@@ -12,7 +12,7 @@ def register(app: object) -> None:
     """Import the views (they attach to ``bp``) and mount the blueprint and the appeals API."""
     from flask import Flask
 
-    from web.console import access, account, pages, policy, reports, review  # noqa: F401
+    from web.console import access, account, flower, pages, policy, reports, review  # noqa: F401
     from web.console.api import bp as api
 
     assert isinstance(app, Flask)

@@ -29,6 +29,8 @@ from web.console import bp
 COOKIE = "safety_console"
 LOGIN_CSRF_COOKIE = "safety_console_login"
 OPEN_ENDPOINTS = {"console.login", "console.static"}
+# POSTs that change nothing and whose sender cannot carry the token: Flower's own script searching its tasks.
+CSRF_EXEMPT = {"console.flower_tasks_table"}
 log = logging.getLogger(__name__)
 
 
@@ -62,7 +64,7 @@ def load_session() -> Response | None:
         if request.method == "GET" and _prefers_html():
             return redirect(url_for("console.login", next=request.full_path.rstrip("?")))
         abort(401, description="Sign in to the console first.")
-    if request.method not in ("GET", "HEAD", "OPTIONS"):
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.endpoint not in CSRF_EXEMPT:
         sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent, g.csrf):
             abort(400, description="The form's CSRF token is missing or stale; reload the page and try again.")
@@ -183,6 +185,7 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int | None =
 @bp.errorhandler(404)
 @bp.errorhandler(409)
 @bp.errorhandler(429)
+@bp.errorhandler(502)
 def console_error(exc: Any) -> tuple[Any, int]:
     status = getattr(exc, "code", 500) or 500
     message = getattr(exc, "description", str(exc))
