@@ -1,8 +1,9 @@
 """``act.apply``, ``act.reverse`` and ``act.expire``: thin adapters from queue messages to app.pipeline.act.
 
 Transient failures (platform 429/5xx/409/network that outlasted the in-process retries, a broken
-database or Redis connection) are retried by Celery after the platform's own wait or an
-exponential backoff with jitter; the last failure, and any bug, settles the action as failed and
+database or Redis connection) are retried by Celery after the platform's own wait or the
+exponential backoff with jitter, whichever is longer (so retries outlast an outage of many
+minutes: bench.faults platform-outage); the last failure, and any bug, settles the action as failed and
 dead-letters it so nothing stays pending in silence.
 """
 
@@ -22,15 +23,19 @@ from tasks.celery_app import app, record_outcome
 
 log = logging.getLogger(__name__)
 TRANSIENT = (TransientError, redis.ConnectionError, redis.TimeoutError, OperationalError)
-MAX_RETRIES = 8  # with the backoff below: about 10 minutes of trying before giving up
+MAX_RETRIES = 12  # with the backoff below: 12 to 24 minutes (about 18) of trying before giving up
 BACKOFF_BASE_S = 1.0
 
 
 def countdown(exc: BaseException, retries: int) -> float:
+    """The platform's own wait, but never less than the exponential backoff for this retry: a platform
+    answering 429 with a short Retry-After (or 503s, whose inline retries leave a sub-second hint) for
+    minutes must not use up every retry in under a minute and fail actions it would have taken later."""
     retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        return after(retry_after) if retry_after > 0 else backoff(retries, base=BACKOFF_BASE_S)
-    return backoff(retries, base=BACKOFF_BASE_S)
+    grown = backoff(retries, base=BACKOFF_BASE_S)
+    if retry_after is not None and retry_after > 0:
+        return max(after(retry_after), grown)
+    return grown
 
 
 def describe(exc: BaseException) -> str:
