@@ -3,10 +3,15 @@
     python -m bench.faults                         # every case, 300 events/s, 30 s of load each
     python -m bench.faults --cases screen-pool-kill9,redis-kill9 --rate 300 --seconds 30
     python -m bench.faults --fsync always          # Redis with appendfsync always (what kill -9 then loses)
+    python -m bench.faults --cases qdrant-down,llm-down,platform-outage --rate 100 --seconds 20 --outage-s 45
 
 One stack for the whole run, in a temporary folder: Redis (AOF, unix socket, started here so it can
 be killed and restarted), PostgreSQL (embedded), gunicorn, and one Celery worker per queue (screening,
-reasoning, actions, maintenance with beat), actions in dry-run. Each case sends unique events at a
+reasoning, actions, maintenance with beat). The network edge the project does not own is faked here,
+as real HTTP servers that check requests as the real services do: the reasoning LLM is an
+OpenAI-compatible server (tests/fakes/openai_server.py) and actions are applied for real (not
+dry-run) through the web chat platform's signed moderation callback (tests/fakes/platform_servers.py,
+Standard Webhooks verified, de-duplicated on webhook-id). Each case sends unique events at a
 steady rate (batches of 10 from one keep-alive client; a refused or failed request is sent again, as
 a platform retries), injects its fault during the load, waits until every accepted event was
 screened (or a timeout), then checks, for that case's events only:
@@ -15,6 +20,17 @@ screened (or a timeout), then checks, for that case's events only:
   PostgreSQL is there (no hole in the audit stream);
 - every event PostgreSQL holds as ``needs_review`` is in ``events:reasoning_queue`` exactly once;
 - no action exists twice for an event and no action was applied (or dry-run applied) twice.
+
+Three cases fail a dependency instead of killing a process, and check what they need besides:
+
+- ``qdrant-down``: the reasoning worker's Qdrant answers 503 for half of ``--outage-s``, then nothing
+  listens (connection refused), then the worker is back on its store: decisions made meanwhile are
+  recorded, without precedents, and say so in their evidence (none dead-lettered);
+- ``llm-down``: the LLM answers 503/429 for half of ``--outage-s``, then drops every connection (and
+  refuses new ones) for the other half: decisions fall back to app/fallback.py (provider ``fallback``);
+- ``platform-outage``: the platform answers 429 with Retry-After and 503 for ``--outage-s`` (minutes
+  in production; 45 s here by default): every action to send reaches it exactly once after it
+  recovers (one accepted delivery per action), none failed, none applied twice.
 
 The table at the end is what the issue asks for: load held, faults survived, events lost.
 """
@@ -41,6 +57,12 @@ import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the fakes live under tests/
+
+from tests.fakes import openai_server  # noqa: E402
+from tests.fakes.platform_servers import WEB_SECRET, FakeWebChat, Reply, Seen  # noqa: E402
+from tests.fakes.qdrant_down import FailingQdrant, free_port  # noqa: E402
+
 PORT = int(os.environ.get("BENCH_FAULTS_PORT", "8021"))
 KEY = "faults-key"
 BENIGN = ["gg everyone, that was close", "lol that play was sick", "anyone up for another round?", "nice shot!",
@@ -109,6 +131,34 @@ class Postgres:
         self.embedded.stop()
 
 
+class Platform(FakeWebChat):
+    """The web chat site's moderation endpoint, which can be made to answer 429 (with Retry-After) and
+    503 in turn, as a platform having a bad few minutes does; it counts what it accepted per action."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.outage_until = 0.0
+        self.retry_after_s = 5
+        self.refused = collections.Counter[int]()
+        self.accepted = collections.Counter[str]()  # webhook-id (the action id) -> 2xx answers
+
+    def respond(self, seen: Seen) -> Reply:
+        if time.monotonic() < self.outage_until:
+            n = sum(self.refused.values())
+            self.refused[429 if n % 2 == 0 else 503] += 1
+            if n % 2 == 0:
+                return Reply(429, {"error": {"code": "rate_limited", "message": "slow down"}},
+                             {"Retry-After": str(self.retry_after_s)})
+            return Reply(503, {"error": {"code": "unavailable", "message": "maintenance"}})
+        reply = super().respond(seen)
+        if reply.status == 200:
+            self.accepted[seen.headers["webhook-id"]] += 1
+        return reply
+
+
+LLM_KEY, LLM_MODEL = "sk-faults-bench", "gpt-faults"
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -116,15 +166,24 @@ class Stack:
     model: str
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per process, for a dependency fault
 
     def __enter__(self) -> Stack:
+        self.platform = Platform()
+        self.platform.start()
+        self.llm_port = free_port()
+        self.llm = self.start_llm()
         self.redis = Redis(self.workdir / "redis", self.fsync)
         self.redis.start()
         self.pg = Postgres(self.workdir / "pg")
         env = {**os.environ, "DATABASE_URL": self.pg.url, "REDIS_URL": self.redis.url, "API_KEYS": KEY,
                "INGEST_RATE_PER_S": "100000", "INGEST_BURST": "1000000", "LOG_LEVEL": "WARNING",
-               "SCREENING_MODEL": self.model, "ACTIONS_DRY_RUN": "true", "QDRANT_PATH": str(self.workdir / "qdrant"),
-               "REASONING_SWEEP_AFTER_S": "20", "ACTIONS_SWEEP_AFTER_S": "30", "PYTHONPATH": str(ROOT)}
+               "SCREENING_MODEL": self.model, "ACTIONS_DRY_RUN": "false", "QDRANT_PATH": str(self.workdir / "qdrant"),
+               "REASONING_SWEEP_AFTER_S": "20", "ACTIONS_SWEEP_AFTER_S": "30", "PYTHONPATH": str(ROOT),
+               "LLM_PROVIDER": "openai", "OPENAI_API_KEY": LLM_KEY, "OPENAI_BASE_URL": self.llm.base_url,
+               "LLM_MODEL": LLM_MODEL, "WEB_CALLBACK_URL": self.platform.base_url, "WEB_WEBHOOK_SECRET": WEB_SECRET,
+               "DAILY_ACTION_QUOTA": "0"}
+        env.pop("QDRANT_HOST", None)
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self.env = env
         subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, env=env, check=True,
@@ -147,8 +206,24 @@ class Stack:
 
     def start(self, name: str) -> None:
         log = (self.workdir / f"{name}.log").open("ab")
-        self.procs[name] = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env, stdout=log,
-                                            stderr=subprocess.STDOUT, start_new_session=True)
+        self.procs[name] = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env | self.extra_env.get(name, {}),
+                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def restart(self, name: str, extra_env: dict[str, str]) -> None:
+        """Warm shutdown (SIGTERM: running tasks finish, the rest go back to the queue), then start again
+        with ``extra_env``: how a worker is pointed at another Qdrant."""
+        proc = self.procs[name]
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill_group(name)
+        self.extra_env[name] = extra_env
+        self.start(name)
+
+    def start_llm(self) -> openai_server.FakeOpenAI:
+        return openai_server.FakeOpenAI(api_key=LLM_KEY, model=LLM_MODEL, port=self.llm_port).__enter__()
 
     def kill_group(self, name: str) -> None:
         proc = self.procs[name]
@@ -188,6 +263,8 @@ class Stack:
             self.kill_group(name)
         self.redis.stop()
         self.pg.stop()
+        self.llm.__exit__()
+        self.platform.stop()
 
 
 class Load:
@@ -311,6 +388,52 @@ def restart_postgres(stack: Stack, down_s: float) -> Callable[[], str]:
     return run
 
 
+OUTAGE_S = 45.0  # --outage-s: how long a dependency is down in the three dependency cases
+
+
+def qdrant_down(stack: Stack) -> Callable[[], str]:
+    def run() -> str:
+        half = OUTAGE_S / 2
+        qdrant = FailingQdrant()
+        stack.restart("reasoning", {"QDRANT_HOST": "127.0.0.1", "QDRANT_PORT": str(qdrant.port)})
+        time.sleep(half)
+        requests = qdrant.requests
+        qdrant.close()  # now nothing listens there
+        time.sleep(half)
+        stack.restart("reasoning", {})
+        return (f"reasoning worker's Qdrant answering 503 ({requests} requests) for {half:.0f} s, then refusing "
+                f"connections for {half:.0f} s, then the worker back on its store")
+    return run
+
+
+def llm_down(stack: Stack) -> Callable[[], str]:
+    def run() -> str:
+        half = OUTAGE_S / 2
+        before = len(stack.llm.chat_requests())
+        stack.llm.failing = openai_server.status(503)
+        time.sleep(half / 2)
+        stack.llm.failing = openai_server.status(429, retry_after=30)
+        time.sleep(half / 2)
+        answered_5xx = len(stack.llm.chat_requests()) - before
+        stack.llm.dropping = True  # open connections are dropped ...
+        stack.llm.__exit__()  # ... and new ones refused
+        time.sleep(half)
+        stack.llm = stack.start_llm()
+        return (f"LLM answering 503 then 429 for {half:.0f} s ({answered_5xx} calls), then down (connections "
+                f"dropped and refused) for {half:.0f} s")
+    return run
+
+
+def platform_outage(stack: Stack) -> Callable[[], str]:
+    def run() -> str:
+        stack.platform.outage_until = time.monotonic() + OUTAGE_S
+        time.sleep(OUTAGE_S)
+        refused = stack.platform.refused
+        return (f"platform answering 429 (Retry-After {stack.platform.retry_after_s} s) and 503 in turn for "
+                f"{OUTAGE_S:.0f} s ({refused[429]} 429s, {refused[503]} 503s)")
+    return run
+
+
 CASES: dict[str, Callable[[Stack], Callable[[], str]]] = {
     "screen-pool-kill9": lambda s: kill_pool(s, "screening", times=4, every_s=3),
     "screen-worker-kill9": lambda s: kill_worker(s, "screening"),
@@ -322,10 +445,16 @@ CASES: dict[str, Callable[[Stack], Callable[[], str]]] = {
     "redis-kill9": lambda s: restart_redis(s, signal.SIGKILL),
     "postgres-restart": lambda s: restart_postgres(s, 0),
     "postgres-down-30s": lambda s: restart_postgres(s, 30),
+    "qdrant-down": qdrant_down,
+    "llm-down": llm_down,
+    "platform-outage": platform_outage,
 }
 
 
 # --- the checks --------------------------------------------------------------------------------------
+
+LATE = ("fallback_decisions", "llm_decisions", "without_precedents", "failed_actions", "pending_actions",
+        "sent_to_platform", "platform_got_once", "platform_never_got", "platform_got_again", "dead_lettered")
 
 def check(stack: Stack, case: str, accepted: set[str]) -> dict:
     import psycopg2
@@ -353,6 +482,18 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
                     "EXISTS (SELECT 1 FROM actions a WHERE a.platform = e.platform AND a.event_id = e.event_id)",
                     (case + "-%",))
         undecided = cur.fetchone()[0]
+        cur.execute("SELECT provider, count(*) FROM actions WHERE event_id LIKE %s GROUP BY provider", (case + "-%",))
+        providers = dict(cur.fetchall())
+        cur.execute("SELECT count(*) FROM actions WHERE event_id LIKE %s AND evidence_chain::jsonb @> "
+                    "'[{\"ref\": \"unavailable\"}]'", (case + "-%",))
+        without_precedents = cur.fetchone()[0]
+        cur.execute("SELECT status, count(*) FROM actions WHERE event_id LIKE %s GROUP BY status", (case + "-%",))
+        statuses = dict(cur.fetchall())
+        cur.execute("SELECT DISTINCT action_id FROM audit_log WHERE event_id LIKE %s AND kind = 'action.applied'",
+                    (case + "-%",))
+        to_platform = [row[0] for row in cur.fetchall()]
+    delivered = [stack.platform.accepted[a] for a in to_platform]
+    dead = _stream_counts(rds, "events:dlq_errors", case)
     in_pg = {e for e, status in rows.items() if status != "received"}
     review = {e for e, status in rows.items() if status != "screened" and status != "received"}
     return {
@@ -367,7 +508,21 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
         "fanned_out_twice": sum(1 for n in reasoning.values() if n > 1),
         "actions": actions, "duplicate_actions": dup_actions, "applied_twice": applied_twice,
         "undecided": undecided,
+        "fallback_decisions": providers.get("fallback", 0), "llm_decisions": providers.get("openai", 0),
+        "without_precedents": without_precedents, "failed_actions": statuses.get("failed", 0),
+        "pending_actions": statuses.get("pending", 0), "sent_to_platform": len(to_platform),
+        "platform_got_once": delivered.count(1), "platform_never_got": delivered.count(0),
+        "platform_got_again": sum(n > 1 for n in delivered), "dead_lettered": sum(dead.values()),
     }
+
+
+# What a dependency case needs besides the common checks (after the settle phase).
+CASE_OK: dict[str, Callable[[dict], bool]] = {
+    "qdrant-down": lambda r: r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
+    "llm-down": lambda r: r["fallback_decisions"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
+    "platform-outage": lambda r: (r["sent_to_platform"] > 0 and r["failed_actions"] == 0 and r["pending_actions"] == 0
+                                  and r["platform_never_got"] == 0),
+}
 
 
 def _stream_counts(rds: redis.Redis, stream: str, case: str,
@@ -428,9 +583,11 @@ def settle(stack: Stack, timeout_s: float) -> None:
     rds, last, still, deadline = stack.client(), -1, 0, time.monotonic() + timeout_s
     while time.monotonic() < deadline and still < 3:
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
-            cur.execute("SELECT count(*) FROM actions WHERE status <> 'pending'")
-            done = cur.fetchone()[0]
-        idle = not rds.llen("reasoning") and not rds.llen("actions")
+            cur.execute("SELECT count(*) FILTER (WHERE status <> 'pending'), count(*) FILTER (WHERE status = "
+                        "'pending') FROM actions")
+            done, pending = cur.fetchone()
+        # a retry waiting out a platform's Retry-After is held by the worker, not in the queue
+        idle = not rds.llen("reasoning") and not rds.llen("actions") and not pending
         still = still + 1 if idle and done == last else 0
         last = done
         time.sleep(5)
@@ -452,6 +609,16 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"args": vars(args), "results": rows}, indent=2))
+    print("\ndecisions and actions per case (after the settle phase)")
+    print("| case | decisions: LLM | decisions: fallback | decided without precedents | dead-lettered | "
+          "actions failed | actions still pending | sent to the platform | platform got once | platform never got | "
+          "platform got again (de-duplicated there) | case checks |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['case']} | {r['llm_decisions']} | {r['fallback_decisions']} | {r['without_precedents']} | "
+              f"{r['dead_lettered']} | {r['failed_actions']} | {r['pending_actions']} | {r['sent_to_platform']} | "
+              f"{r['platform_got_once']} | {r['platform_never_got']} | {r['platform_got_again']} | "
+              f"{'ok' if r['case_ok'] else 'FAILED'} |")
     print(f"raw results: {path}")
 
 
@@ -466,7 +633,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fsync", choices=["everysec", "always"],
                         default=os.environ.get("REDIS_APPENDFSYNC", "everysec"))
     parser.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "minilm-v5"))
+    parser.add_argument("--outage-s", type=float, default=OUTAGE_S,
+                        help="how long Qdrant, the LLM or the platform is down in qdrant-down, llm-down and "
+                             "platform-outage")
     args = parser.parse_args(argv)
+    globals()["OUTAGE_S"] = args.outage_s
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
     unknown = set(names) - set(CASES)
     if unknown:
@@ -479,11 +650,12 @@ def main(argv: list[str] | None = None) -> int:
             settle(stack, args.settle_s)
             for row in cases:  # the slow path may still have been deciding when the case was checked
                 final = check(stack, row.pop("_case"), row.pop("_accepted"))
-                rows.append(row | {k: final[k] for k in ("risky_not_fanned_out", "fanned_out_twice", "actions",
-                                                          "duplicate_actions", "applied_twice", "undecided")})
+                row |= {k: final[k] for k in ("risky_not_fanned_out", "fanned_out_twice", "actions",
+                                                "duplicate_actions", "applied_twice", "undecided", *LATE)}
+                rows.append(row | {"case_ok": CASE_OK.get(row["case"], lambda _: True)(row)})
     report(rows, args)
     return 0 if all(r["lost"] == 0 and r["screened_twice"] == 0 and r["pg_not_in_stream"] == 0
-                    and r["applied_twice"] == 0 for r in rows) else 1
+                    and r["applied_twice"] == 0 and r["case_ok"] for r in rows) else 1
 
 
 if __name__ == "__main__":
