@@ -29,6 +29,7 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 # Loopback unless told otherwise: the API, the console and Flower show message text.
 WEB_HOST = os.environ.get("WEB_HOST", "127.0.0.1")
 FLOWER_ADDRESS = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
+FLOWER_PREFIX = "admin/flower"  # web/console/flower.py proxies /admin/flower/ to Flower under this path
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # One worker group per queue; screening gets its own processes so LLM calls never block it.
@@ -113,8 +114,9 @@ def commands() -> dict[str, list[str]]:
                                     "-n", f"{queue}@%h", "--loglevel", "INFO", *extra]
     if os.environ.get("DISCORD_BOT_TOKEN"):  # the gateway bridge, only when there is a bot to run
         procs["discord-bridge"] = [sys.executable, "-m", "app.discord_bridge"]
+    # Flower serves under the console's path, so /admin/flower/ can show it to signed-in admins.
     procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}",
-                       f"--address={FLOWER_ADDRESS}"]
+                       f"--address={FLOWER_ADDRESS}", f"--url_prefix={FLOWER_PREFIX}"]
     return procs
 
 
@@ -142,6 +144,7 @@ def run() -> int:
         migrate(env)
         admin = first_admin(env)
         flower = flower_auth(env)
+        env.setdefault("FLOWER_URL", flower_url(flower))
         for name, cmd in commands().items():
             procs[name] = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
         _wait_for_workers(env, procs, expected=len(WORKERS))
@@ -152,6 +155,12 @@ def run() -> int:
         _stop_all(procs)
         for service in reversed(services):
             service.stop()  # type: ignore[attr-defined]
+
+
+def flower_url(auth: str | None) -> str:
+    """Where the web process reaches Flower for the console's /admin/flower/ (its basic auth included)."""
+    host = "127.0.0.1" if FLOWER_ADDRESS in ("0.0.0.0", "::", *LOOPBACK) else FLOWER_ADDRESS
+    return f"http://{auth + '@' if auth else ''}{host}:{FLOWER_PORT}"
 
 
 def _wait_for_workers(env: dict[str, str], procs: dict[str, subprocess.Popen[bytes]], expected: int,
@@ -195,7 +204,7 @@ def _banner(key: str | None, admin: tuple[str, str] | None = None, flower: str |
   Safety system running
     API        {web}/v1   (health: /healthz, /readyz; metrics: /metrics)
     Console    {web}/admin{signin}
-    Flower     http://{FLOWER_ADDRESS}:{FLOWER_PORT}{flower_note}
+    Flower     {web}/admin/flower/  (console admins)  or  http://{FLOWER_ADDRESS}:{FLOWER_PORT}/{FLOWER_PREFIX}/{flower_note}
     API key    {shown}
 
   Try it:

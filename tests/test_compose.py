@@ -84,3 +84,13 @@ def test_dockerfile_installs_the_pinned_requirements():
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install -r requirements.txt" in text
     assert "FROM python:3.11" in text
+
+
+def test_flower_serves_where_the_console_shows_it():
+    """The console's /admin/flower/ proxies to FLOWER_URL under its own path (web/console/flower.py)."""
+    from web.console.flower import PREFIX
+
+    flower = SERVICES["flower"]
+    assert f"--url_prefix={PREFIX.strip('/')}" in flower["command"]
+    assert f"{PREFIX}/healthcheck" in " ".join(flower["healthcheck"]["test"])
+    assert SERVICES["web"]["environment"]["FLOWER_URL"].endswith("http://flower:5555}")

@@ -62,7 +62,7 @@ def test_make_run_starts_screens_and_stops_cleanly(tmp_path):
               proc, tmp_path, "event screened")
         record = http("GET", f"{base}/v1/events/m1", key=key)[1]
         assert record["risk_prediction"]["risk_score"] >= 0.7
-        _wait(lambda: _up(f"http://127.0.0.1:{flower}/healthcheck"), proc, tmp_path, "flower")
+        _wait(lambda: _up(f"http://127.0.0.1:{flower}/admin/flower/healthcheck"), proc, tmp_path, "flower")
         # The banner comes once every worker answers a ping.
         _wait(lambda: "Ctrl-C stops everything" in (tmp_path / "run.log").read_text(errors="replace"), proc,
               tmp_path, "the banner")

@@ -400,3 +400,15 @@ def test_the_template_subset_trims_ranges_and_includes():
     defines = {json.loads(n.text): n.body for n in nodes if n.kind == "define"}
     root = {"a": 1, "m": {"b": 2, "a": "x"}}
     assert render_nodes(nodes, Scope(root, root, {}, defines)) == 'a: a="x" b="2" one [1]'
+
+
+def test_flower_serves_where_the_console_shows_it():
+    """The console's /admin/flower/ proxies to FLOWER_URL under its own path (web/console/flower.py)."""
+    from web.console.flower import PREFIX
+
+    [flower] = [c for c in containers(DOCS) if c["name"] == "flower"]
+    assert f"--url_prefix={PREFIX.strip('/')}" in command(flower)
+    assert flower["readinessProbe"]["httpGet"]["path"] == f"{PREFIX}/healthcheck"
+    env = kinds(DOCS, "ConfigMap")[f"{RELEASE}-env"]["data"]
+    assert env["FLOWER_URL"] == f"http://{RELEASE}-flower:5555"
+    assert "FLOWER_URL" not in kinds(render({"flower": {"enabled": False}}), "ConfigMap")[f"{RELEASE}-env"]["data"]

@@ -11,7 +11,7 @@ from app.console import policy_store, reports
 from app.console.charts import bars_svg, series_svg
 from app.redis_client import get_redis
 from web.console import bp
-from web.console.flower import public_url
+from web.console.flower import PREFIX, public_url
 from web.console.forms import date_range
 
 
@@ -30,7 +30,7 @@ def report_page() -> Any:
               "overturns": Markup(bars_svg([(r["key"], r["overturn_rate"]) for r in data["overturns"]["category"]],
                                            "overturn rate by category", percent=True))}
     return render_template("console/reports.html", data=data, charts=charts, start=start, end=end,
-                           threshold=threshold, flower_url=public_url(settings.FLOWER_URL))
+                           threshold=threshold, flower_url=public_url(settings.FLOWER_URL).rstrip("/") + PREFIX + "/")
 
 
 @bp.get("/reports/decisions.csv")
