@@ -59,7 +59,7 @@ class Settings:
     REASONING_TOP_K: int = 5  # similar past incidents retrieved per event
     REASONING_BUDGET_S: float = 5.0  # context + reasoning; a slow LLM gives way to the fallback within it
     REASONING_SWEEP_AFTER_S: int = 300  # needs_review with no action after this long: context.gather again
-    ACTIONS_SWEEP_AFTER_S: int = 900  # an action still pending after this long: act.apply again
+    ACTIONS_SWEEP_AFTER_S: int = 1800  # pending this long: act.apply again (past act.apply's 12-24 min of retries)
     ACTION_POLICY: str = "graduated_escalation"
     ACTIONS_DRY_RUN: bool = False
 

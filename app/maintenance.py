@@ -80,7 +80,7 @@ def sweep_actions(client: redis.Redis, db: DbSession, enqueue: Callable[[list[st
     (the broker restarted without persistence, the send failed after the commit) the decision never
     reaches the platform and nothing says so. ``apply`` works only on a pending row under a row
     lock, so a message that was merely slow costs one no-op. ``older_than_s`` should outlast the
-    act worker's own retries (about 10 minutes); past it, a retry still waiting on a long
+    act worker's own retries (12 to 24 minutes, tasks/act.py); past it, a retry still waiting on a long
     Retry-After and the sweeper's message may both call the platform, which a timeout or ban set
     twice absorbs. A Redis mark (TTL ``older_than_s``) keeps the same action from being sent again
     on every beat while its message waits in a long queue.
