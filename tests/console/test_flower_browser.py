@@ -26,9 +26,12 @@ def free_port() -> int:
 
 @pytest.fixture
 def flower_url(services: dict[str, str]) -> Iterator[str]:
+    from app.config import Settings
+
     port = free_port()
+    broker = Settings.from_mapping({"REDIS_URL": services["REDIS_URL"]}).broker_url  # kombu spells a socket its way
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks.celery_app", f"--broker={services['REDIS_URL']}", "flower",
+        [sys.executable, "-m", "celery", "-A", "tasks.celery_app", f"--broker={broker}", "flower",
          f"--port={port}", "--address=127.0.0.1", "--url_prefix=admin/flower", "--basic_auth=flower:secret"],
         cwd=b.ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://flower:secret@127.0.0.1:{port}"
