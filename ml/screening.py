@@ -150,32 +150,39 @@ class Screener:
         if second is not None and self.cascade_below > 0:
             # The cascade: what the companion calls clearly fine (and no rule raises) skips the transformer.
             cleared = (second < self.cascade_below) & np.array([check.floor is None for check in checks])
+        # Each message's verdict and trust come from the transformer, or from the companion where cleared.
+        verdicts: list[_ModelVerdict] = [None] * len(texts)  # type: ignore[list-item]
+        trust: list[Trust] = [None] * len(texts)  # type: ignore[list-item]
+        vectors: dict[int, list[float]] = {}
         read = np.flatnonzero(~cleared)
-        results: list[Screening | None] = [None] * len(texts)
-        model_risk = np.zeros(len(texts))
         if len(read):
             before = [self._context(contexts[index], index) if contexts else None for index in read]
             probabilities, embeddings = self.forward([normalised[index] for index in read], before)
-            verdicts = self._model_verdicts(probabilities)
-            risks = np.array([verdict.risk for verdict in verdicts])
-            trust = familiarity([normalised[index] for index in read], self._unfamiliar, risks,
-                                second[read] if second is not None else None)
+            part = self._model_verdicts(probabilities)
+            part_trust = familiarity([normalised[index] for index in read], self._unfamiliar,
+                                     np.array([verdict.risk for verdict in part]),
+                                     second[read] if second is not None else None)
             for place, index in enumerate(read):
-                result = self._decide(verdicts[place], checks[index], trust[place])
+                verdicts[index], trust[index] = part[place], part_trust[place]
                 if embeddings is not None:
-                    result = replace(result, embedding=embeddings[place].tolist(), embedding_model=self.embedding_model)
-                results[index], model_risk[index] = result, verdicts[place].risk
-        if cleared.any():
+                    vectors[index] = embeddings[place].tolist()
+        done = np.flatnonzero(cleared)
+        if len(done):
             assert self.companion is not None and second_probabilities is not None
-            done = np.flatnonzero(cleared)
-            verdicts = self.companion._model_verdicts(second_probabilities[done])
-            trust = familiarity([normalised[index] for index in done], None,
-                                np.array([verdict.risk for verdict in verdicts]), None)
+            part = self.companion._model_verdicts(second_probabilities[done])
+            part_trust = familiarity([normalised[index] for index in done], None,
+                                     np.array([verdict.risk for verdict in part]), None)
             for place, index in enumerate(done):
-                result = self._decide(verdicts[place], checks[index], trust[place])
-                results[index] = replace(result, flags=[*result.flags, "cascade_cleared"])
-                model_risk[index] = verdicts[place].risk
-        return [result for result in results if result is not None], model_risk
+                verdicts[index], trust[index] = part[place], part_trust[place]
+        results = []
+        for index, (verdict, check) in enumerate(zip(verdicts, checks, strict=True)):
+            result = self._decide(verdict, check, trust[index])
+            if cleared[index]:
+                result = replace(result, flags=[*result.flags, "cascade_cleared"])
+            elif index in vectors:
+                result = replace(result, embedding=vectors[index], embedding_model=self.embedding_model)
+            results.append(result)
+        return results, np.array([verdict.risk for verdict in verdicts])
 
     def predict_proba(self, normalised: Sequence[str]) -> np.ndarray:
         """Model probabilities [batch, categories] for already normalised texts."""
