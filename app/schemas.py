@@ -189,6 +189,12 @@ class ScreenRequestSchema(Schema):
 
 
 @lru_cache(maxsize=8)
+def screen_request_schema(max_chars: int) -> ScreenRequestSchema:
+    """POST /v1/screen's schema, built once per limit like ``event_schema``."""
+    return ScreenRequestSchema(max_chars=max_chars)
+
+
+@lru_cache(maxsize=8)
 def event_schema(many: bool, max_chars: int) -> EventSchema:
     """Schemas are costly to build and safe to reuse: one per shape, not one per request."""
     return EventSchema(many=many, max_chars=max_chars)

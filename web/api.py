@@ -11,7 +11,7 @@ from marshmallow import ValidationError
 
 from app import metrics, records
 from app.config import PLATFORMS
-from app.schemas import ScreenRequestSchema, load_events
+from app.schemas import load_events, screen_request_schema
 from web.auth import require_api_key
 from web.errors import error_response
 from web.intake import accept
@@ -52,7 +52,7 @@ def ingest() -> tuple[Response, int]:
 @require_api_key
 def screen_text() -> tuple[Response, int]:
     try:
-        body = ScreenRequestSchema(max_chars=current_app.config["SETTINGS"].MAX_MESSAGE_CHARS).load(json_body())
+        body = screen_request_schema(current_app.config["SETTINGS"].MAX_MESSAGE_CHARS).load(json_body())
     except ValidationError as exc:
         return error_response(400, "Validation failed.", errors=exc.messages)
     return jsonify(records.screen_now(body["text"], body["context"],
