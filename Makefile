@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 help:
 	@echo "make run    start the whole system (embedded PostgreSQL + Redis unless DATABASE_URL/REDIS_URL are set)"
 	@echo "make test   run the whole test suite against real PostgreSQL, Redis and Celery workers"
-	@echo "make bench  screening model speed, then latency/throughput against a stack it starts itself"
+	@echo "make bench  screening model speed, session state cost, then latency/throughput against a stack it starts itself"
 	@echo "make bench-model  screening model speed alone (single message, batched, cold start)"
 	@echo "make train  retrain the screening model (minilm-v5, fine-tuned MiniLM) from ml/data (not in CI; prints an ETA)"
 	@echo "make train-ngram  retrain the n-gram fallback model (ngram-v1)"
@@ -41,6 +41,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 bench: bench-model
+	$(BIN)/python -m bench.session_state
 	$(BIN)/python -m bench.ingest_latency
 
 bench-model: $(VENV)/.dev

@@ -10,7 +10,6 @@ forgets consumers of processes long gone.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -113,14 +112,14 @@ def snapshot_sessions(client: redis.Redis, db: DbSession, *, older_than_s: float
     (screening snapshots at most every few seconds per session), so nothing is lost when the
     30-minute idle key expires."""
     from app.pipeline.screen_store import save_sessions
-    from app.sessions import clear_dirty, dirty_sessions, session_key, to_contract
+    from app.sessions import clear_dirty, dirty_sessions, read_state, session_key, to_contract
 
     marked = dirty_sessions(client, int(time.time() * 1000 - older_than_s * 1000))
     contracts, seen = {}, []
     for session_id, score in marked:
-        raw = client.get(session_key(session_id))
-        if raw:
-            contracts[session_id] = to_contract(json.loads(raw))
+        state = read_state(client, session_key(session_id))
+        if state:
+            contracts[session_id] = to_contract(state)
         seen.append((session_id, score))
     save_sessions(db, contracts)
     db.commit()

@@ -85,11 +85,11 @@ def screen_now(text: str, context: Sequence[str], model: str) -> dict[str, Any]:
 
 def session_record(session_id: str) -> dict[str, Any] | None:
     """The live conversation from Redis, or its last snapshot once the idle TTL has expired it."""
-    from app.sessions import session_key, to_contract
+    from app.sessions import read_state, session_key, to_contract
 
-    raw = get_redis().get(session_key(session_id))
-    if raw:
-        return _public_session(to_contract(json.loads(raw)), live=True)
+    state = read_state(get_redis(), session_key(session_id))
+    if state:
+        return _public_session(to_contract(state), live=True)
     with session_scope() as db:
         row = db.get(SessionRow, session_id)
         if row is None:

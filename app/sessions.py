@@ -74,15 +74,64 @@ import redis
 SESSION_LUA = r"""
 local key = KEYS[1]
 local P = cjson.decode(ARGV[1])
-local raw = redis.call('GET', key)
+-- The state is a hash: field 's' holds the session (counts, window, pleas, alert marks, and the
+-- roster of participants that may be forgotten), 'p:<user>' each participant, 't:<user>' each
+-- person addressed and 'h:<user>' the messages to them (the hits, most of a busy channel's state).
+-- A batch decodes and writes back only the ones it touches, two people for each message.
+local parts, tgts, dirty, gone = {}, {}, {}, {}
 local s
-if raw then s = cjson.decode(raw) else
+local head = redis.pcall('HGET', key, 's')
+if type(head) == 'table' and head.err then
+  -- Written before the state was a hash (one JSON string): split it; the fields are written below.
+  s = cjson.decode(redis.call('GET', key))
+  redis.call('DEL', key)
+  s.roster = {}
+  for uid, p in pairs(type(s.participants) == 'table' and s.participants or {}) do
+    parts[uid] = p
+    dirty['p:' .. uid] = true
+    if p.flagged == 0 and p.last then s.roster[uid] = p.last end
+  end
+  for uid, t in pairs(type(s.targets) == 'table' and s.targets or {}) do
+    tgts[uid] = t
+    dirty['t:' .. uid] = true
+  end
+  s.participants, s.targets = nil, nil
+elseif head then s = cjson.decode(head) else
   s = {session_id = P.session_id, platform = P.platform, channel_id = P.channel_id, started_at = 0,
        last_ts = 0, message_count = 0, harassment_flags_count = 0, escalation_score = 0,
-       window = {}, participants = {}, targets = {}, alerted = {escalation = 0, pile_on = {}}}
+       window = {}, roster = {}, alerted = {escalation = 0, pile_on = {}}}
 end
-if type(s.participants) ~= 'table' then s.participants = {} end
-if type(s.targets) ~= 'table' then s.targets = {} end
+if type(s.roster) ~= 'table' then s.roster = {} end
+
+-- A participant or a target, read on first use (nil if the session has none).
+local function load(cache, prefix, uid)
+  local v = cache[uid]
+  if v == nil then
+    local raw = redis.call('HGET', key, prefix .. uid)
+    v = raw and cjson.decode(raw) or false
+    cache[uid] = v
+  end
+  return v or nil
+end
+local function participant(uid) return load(parts, 'p:', uid) end
+local function target_of(uid)
+  local t = tgts[uid]
+  if t == nil then
+    local raw = redis.call('HMGET', key, 't:' .. uid, 'h:' .. uid)
+    t = raw[1] and cjson.decode(raw[1]) or false
+    if t then t.hits = raw[2] and cjson.decode(raw[2]) or {} end
+    tgts[uid] = t
+  end
+  return t or nil
+end
+local function keep(cache, prefix, uid, v) cache[uid] = v; dirty[prefix .. uid] = true end
+local function forget(cache, prefix, uid)
+  cache[uid] = false
+  dirty[prefix .. uid] = nil
+  table.insert(gone, prefix .. uid)
+  if prefix == 't:' then table.insert(gone, 'h:' .. uid) end
+end
+local touched = {}
 local seen = {}
 for _, m in ipairs(s.window) do seen[m[7]] = true end
 
@@ -140,7 +189,7 @@ end
 -- how many were attacks (risk >= attack_min_risk), when the first attack was, when the first
 -- hostile message of any strength was, and the strongest risk.
 local function targeting(from, to, ts)
-  local t = s.targets[to]
+  local t = target_of(to)
   local evidence, attacks, first_attack, first_hostile, strongest = 0, 0, nil, nil, 0
   if not t then return 0, 0, nil, nil, 0 end
   for _, h in ipairs(t.hits) do
@@ -266,7 +315,7 @@ for _, e in ipairs(P.events) do
     -- The standing counts this session's flags too; those are repetition, which has its own
     -- (anchored) signal. Only what the author earned elsewhere counts as a prior here.
     local prior = e.prior
-    local me = s.participants[e.author]
+    local me = participant(e.author)
     if me and me.flagged then prior = math.max(0, prior - me.flagged * P.prior_per_flag) end
     local heat = heat_on(e.ts, e.author, target)
     local burst = clamp(count_recent(e.ts, 60) / P.burst_messages)
@@ -280,14 +329,14 @@ for _, e in ipairs(P.events) do
       unused, attacks_by_target, first_attack = targeting(target, e.author, e.ts)
       -- Who started it is remembered beyond the horizon: in a long exchange the first attacks
       -- leave the horizon while the victim's replies to them are still inside it.
-      local them = s.participants[target]
+      local them = participant(target)
       local started = them and type(them.first_attack) == 'table' and them.first_attack[e.author]
       if started and (not first_attack or started < first_attack) then first_attack = started end
       -- Answering back: the target attacked the author, who had not been hostile to them before
       -- that and has not (yet) answered more often than they were attacked.
       answering = attacks_by_target > 0 and (not own_first or own_first > first_attack)
                   and own_attacks <= attacks_by_target
-      local t = s.targets[target]
+      local t = target_of(target)
       if t then
         for _, h in ipairs(t.hits) do
           if h.ts <= e.ts and (e.ts - h.ts) / 1000 <= P.pile_window_s then
@@ -394,7 +443,7 @@ for _, e in ipairs(P.events) do
     if s.started_at == 0 or e.ts < s.started_at then s.started_at = e.ts end
     if e.ts > s.last_ts then s.last_ts = e.ts end
 
-    local p = s.participants[e.author] or {n = 0, flagged = 0, max_risk = 0, recent = 0, targets = {}}
+    local p = participant(e.author) or {n = 0, flagged = 0, max_risk = 0, recent = 0, targets = {}}
     if type(p.targets) ~= 'table' then p.targets = {} end
     p.n = p.n + 1
     if not p.last or e.ts > p.last then p.last = e.ts end
@@ -406,10 +455,11 @@ for _, e in ipairs(P.events) do
       if type(p.first_attack) ~= 'table' then p.first_attack = {} end
       if not p.first_attack[target] or e.ts < p.first_attack[target] then p.first_attack[target] = e.ts end
     end
-    s.participants[e.author] = p
+    keep(parts, 'p:', e.author, p)
+    if p.flagged == 0 then s.roster[e.author] = p.last else s.roster[e.author] = nil end
 
     if target then
-      local t = s.targets[target] or {hits = {}, flagged = 0, authors = {}}
+      local t = target_of(target) or {hits = {}, flagged = 0, authors = {}}
       if type(t.authors) ~= 'table' then t.authors = {} end
       if e.risk >= P.pile_min_risk then
         -- A plea or a defence is no attack; a victim's answer back still counts as one of theirs.
@@ -428,7 +478,8 @@ for _, e in ipairs(P.events) do
       end
       while #kept > P.max_hits do table.remove(kept, 1) end
       t.hits = kept
-      s.targets[target] = t
+      keep(tgts, 't:', target, t)
+      touched[target] = true
       local last = s.alerted.pile_on[target]
       if hostile and piled and (not last or (e.ts - last) / 1000 > P.heat_horizon_s) then
         s.alerted.pile_on[target] = e.ts
@@ -444,11 +495,17 @@ for _, e in ipairs(P.events) do
 end
 -- Long busy channels: forget clean participants and quiet targets that left the horizon.
 local horizon_ms = P.heat_horizon_s * 1000
-for uid, p in pairs(s.participants) do
-  if p.flagged == 0 and p.last and s.last_ts - p.last > horizon_ms then s.participants[uid] = nil end
+-- (The roster holds the participants never flagged, with their last message; a target's hits are
+-- pruned only when it is addressed, so only this batch's targets can have become empty.)
+for uid, last in pairs(s.roster) do
+  if s.last_ts - last > horizon_ms then
+    s.roster[uid] = nil
+    forget(parts, 'p:', uid)
+  end
 end
-for uid, t in pairs(s.targets) do
-  if t.flagged == 0 and #t.hits == 0 then s.targets[uid] = nil end
+for uid in pairs(touched) do
+  local t = tgts[uid]
+  if t and t.flagged == 0 and #t.hits == 0 then forget(tgts, 't:', uid) end
 end
 for accused, by in pairs(s.pleas) do
   local kept = 0
@@ -509,19 +566,43 @@ elseif #results > 0 then
   local now = redis.call('TIME')
   redis.call('ZADD', KEYS[2], now[1] * 1000 + math.floor(now[2] / 1000), P.session_id)
 end
-redis.call('SET', key, cjson.encode(s), 'EX', P.ttl)
+local head_json = cjson.encode(s)
+local writes = {'s', head_json}
+for field in pairs(dirty) do
+  local uid = string.sub(field, 3)
+  if string.sub(field, 1, 1) == 'p' then
+    table.insert(writes, field)
+    table.insert(writes, cjson.encode(parts[uid]))
+  else
+    local t = tgts[uid]
+    local hits = t.hits
+    t.hits = nil
+    table.insert(writes, field)
+    table.insert(writes, cjson.encode(t))
+    table.insert(writes, 'h:' .. uid)
+    table.insert(writes, cjson.encode(hits))
+    t.hits = hits
+  end
+end
+for i = 1, #writes, 200 do redis.call('HSET', key, unpack(writes, i, math.min(i + 199, #writes))) end
+for i = 1, #gone, 200 do redis.call('HDEL', key, unpack(gone, i, math.min(i + 199, #gone))) end
+redis.call('EXPIRE', key, P.ttl)
 if not (due and #results > 0) then
   return cjson.encode({lite = {message_count = s.message_count, escalation_score = s.escalation_score},
                        results = results, alerts = alerts})
 end
--- The caller needs the Session contract, not the bookkeeping: leave hits and alert marks out.
-local targets = {}
-for uid, t in pairs(s.targets) do targets[uid] = {flagged = t.flagged, authors = t.authors} end
-local view = {session_id = s.session_id, platform = s.platform, channel_id = s.channel_id,
-              started_at = s.started_at, last_ts = s.last_ts, message_count = s.message_count,
-              harassment_flags_count = s.harassment_flags_count, escalation_score = s.escalation_score,
-              window = s.window, participants = s.participants, targets = targets}
-return cjson.encode({state = view, results = results, alerts = alerts})
+-- The Session contract needs every participant and target (not the hits): pass their stored JSON
+-- through as it is instead of decoding the whole session here.
+local people, addressed = {}, {}
+local all = redis.call('HGETALL', key)
+for i = 1, #all, 2 do
+  local kind = string.sub(all[i], 1, 2)
+  local entry = cjson.encode(string.sub(all[i], 3)) .. ':' .. all[i + 1]
+  if kind == 'p:' then table.insert(people, entry) elseif kind == 't:' then table.insert(addressed, entry) end
+end
+local state = string.sub(head_json, 1, -2) .. ',"participants":{' .. table.concat(people, ',')
+              .. '},"targets":{' .. table.concat(addressed, ',') .. '}}'
+return '{"state":' .. state .. ',"results":' .. cjson.encode(results) .. ',"alerts":' .. cjson.encode(alerts) .. '}'
 """
 
 
@@ -632,7 +713,35 @@ DIRTY_KEY = "sessions:dirty"  # sorted set: sessions whose newest state is not y
 
 
 def session_key(session_id: str) -> str:
+    """The live state: a hash of the session (field ``s``), its participants (``p:<user>``), the
+    people addressed in it (``t:<user>``) and the messages to them (``h:<user>``), each JSON, so an
+    update decodes only what it touches."""
     return f"session:{session_id}"
+
+
+def read_state(client: redis.Redis, key: str) -> dict[str, Any] | None:
+    """The live state under ``key`` as one dict (what ``to_contract`` reads; without the hits), or
+    None. A state written before the hash layout (one JSON string, until its next update) is read as
+    it is."""
+    try:
+        fields = client.hgetall(key)
+    except redis.exceptions.ResponseError:  # WRONGTYPE: the old layout
+        raw = client.get(key)
+        return json.loads(raw) if raw else None
+    state: dict[str, Any] = {}
+    participants: dict[str, Any] = {}
+    targets: dict[str, Any] = {}
+    for name, value in fields.items():
+        name = name.decode() if isinstance(name, bytes) else name
+        if name == "s":
+            state.update(json.loads(value))
+        elif name.startswith("p:"):
+            participants[name[2:]] = json.loads(value)
+        elif name.startswith("t:"):
+            targets[name[2:]] = json.loads(value)
+    if not state:
+        return None
+    return state | {"participants": participants, "targets": targets}
 
 
 # The conversation's recent messages, for a screening model that reads the turn a message answers:
@@ -754,8 +863,8 @@ class SessionStore:
         return pipe.execute(raise_on_error=False)
 
     def get(self, session_id: str) -> dict[str, Any] | None:
-        raw = self.client.get(session_key(session_id))
-        return to_contract(json.loads(raw)) if raw else None
+        state = read_state(self.client, session_key(session_id))
+        return to_contract(state) if state else None
 
 
 def _event_arg(u: SessionUpdate, params: SessionParams) -> dict[str, Any]:

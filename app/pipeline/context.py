@@ -17,7 +17,6 @@ deployment has no precedents and no history: the dict simply says so.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -30,7 +29,7 @@ from app.llm import embeddings
 from app.llm.embeddings import Embedder
 from app.models import Action, Event, User
 from app.models import Session as SessionRow
-from app.sessions import to_contract
+from app.sessions import read_state, session_key, to_contract
 from app.vectorstore import Incident, IncidentStore
 
 log = logging.getLogger(__name__)
@@ -168,10 +167,10 @@ def _reputation(user: User | None, from_platform: Any) -> float:
 
 
 def session_summary(client: redis.Redis, db: DbSession, event: Event) -> dict[str, Any]:
-    live = client.get(f"session:{event.session_id}")
+    live = read_state(client, session_key(event.session_id))
     if live:
         try:
-            return _summarise(to_contract(json.loads(live)), event, source="redis")
+            return _summarise(to_contract(live), event, source="redis")
         except (KeyError, TypeError, ValueError):
             log.warning("session %s: unreadable live state, using the snapshot", event.session_id)
     row = db.get(SessionRow, event.session_id)

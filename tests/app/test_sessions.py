@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -446,14 +447,12 @@ def test_one_hostile_reply_in_a_thread_is_not_a_victim_to_defend(store):
 
 
 def test_a_plea_is_forgotten_once_it_leaves_the_horizon(store, rds):
-    import json
-
-    from app.sessions import session_key
+    from app.sessions import read_state, session_key
 
     store.update([msg(1, "x", 0.9, target="vic", at_s=0), plea(2, "vic", 0.3, target="x", at_s=10)], PLACE)
-    assert json.loads(rds.get(session_key("web:c")))["pleas"] == {"x": {"vic": T0 + 10_000}}
+    assert read_state(rds, session_key("web:c"))["pleas"] == {"x": {"vic": T0 + 10_000}}
     store.update([msg(3, "y", 0.1, hostile=False, at_s=700)], PLACE)
-    assert json.loads(rds.get(session_key("web:c")))["pleas"] in ({}, [])
+    assert read_state(rds, session_key("web:c"))["pleas"] in ({}, [])
     late = store.update([msg(4, "x", 0.6, target=None, at_s=710)], PLACE)["web:c"].verdicts["e4"]
     assert "ignored_request_to_stop" not in late.flags
 
@@ -484,3 +483,48 @@ def test_a_help_request_through_screening_is_never_flagged(settings, rds):
     ask = predictions["evt-2"]
     assert "asking_for_help" in ask["flags"]
     assert ask["risk_score"] < settings.SCREENING_THRESHOLD and ask["risk_score"] <= ask["model_risk_score"]
+
+
+def test_the_state_is_a_hash_of_the_session_its_people_and_what_they_were_sent(store, rds):
+    from app.sessions import read_state, session_key
+
+    key = session_key("web:c")
+    store.update([msg(1, "q", 0.1, hostile=False, at_s=0), msg(2, "x", 0.9, target="vic", at_s=5)], PLACE)
+    assert rds.type(key) == "hash"
+    assert set(rds.hkeys(key)) == {"s", "p:q", "p:x", "t:vic", "h:vic"}
+    assert [h["author"] for h in json.loads(rds.hget(key, "h:vic"))] == ["x"]
+    assert set(read_state(rds, key)["participants"]) == {"q", "x"}
+    # A clean participant is forgotten once out of the horizon; the flagged aggressor is kept.
+    store.update([msg(3, "y", 0.1, hostile=False, at_s=700)], PLACE)
+    assert "p:q" not in rds.hkeys(key) and "p:x" in rds.hkeys(key)
+    assert 0 < rds.ttl(key) <= 1800
+
+
+def test_a_state_in_the_single_string_layout_is_carried_over(store, rds):
+    """A session written before the hash layout (one JSON string, with each target's hits inside it)
+    goes on where it was: the next update reads it whole and writes it back as a hash."""
+    from app.sessions import read_state, session_key
+
+    history = [msg(1, "x", 0.9, target="vic", at_s=0), msg(2, "y", 0.6, target="vic", at_s=5),
+               plea(3, "vic", 0.3, target="x", at_s=10), msg(4, "q", 0.1, hostile=False, at_s=12)]
+    store.update(history, PLACE)
+    hashed = rds.hgetall(session_key("web:c"))
+    flat = read_state(rds, session_key("web:c"))
+    for uid in flat["targets"]:
+        flat["targets"][uid]["hits"] = json.loads(hashed[f"h:{uid}"])
+    del flat["roster"]
+    flat["session_id"], flat["channel_id"] = "web:old", "old"
+    rds.set(session_key("web:old"), json.dumps(flat), ex=1800)
+    assert read_state(rds, session_key("web:old"))["message_count"] == 4  # readers take the old layout too
+
+    def follow_up(session: str) -> SessionUpdate:
+        return SessionUpdate("e5", session, T0 + 20_000, 0.65, True, "x", "vic")
+
+    new = store.update([follow_up("web:c")], PLACE)["web:c"]
+    old = store.update([follow_up("web:old")], {"web:old": ("web", "old")})["web:old"]
+    assert old.verdicts["e5"] == new.verdicts["e5"]
+    assert "ignored_request_to_stop" in old.verdicts["e5"].flags  # the plea survived the move
+    assert {k: v for k, v in old.contract.items() if k not in ("session_id", "channel_id")} == \
+        {k: v for k, v in new.contract.items() if k not in ("session_id", "channel_id")}
+    assert rds.type(session_key("web:old")) == "hash"
+    assert set(rds.hkeys(session_key("web:old"))) == set(hashed)

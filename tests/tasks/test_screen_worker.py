@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 
 from app import streams
+from app.sessions import read_state
 from tests.conftest import ROOT, _psycopg_dsn, make_event
 
 HARASSMENT = "you are a worthless idiot, nobody wants you here, just kill yourself"
@@ -106,7 +107,7 @@ def test_events_are_screened_persisted_and_mirrored(client, auth, rds, screening
         assert int(entry["screened_at"]) >= int(entry["received_at"]) > 0
     assert [f["event_id"] for _, f in rds.xrange(streams.REASONING_QUEUE)] == ["evt-2"]
 
-    session = json.loads(rds.get("session:web:lobby"))
+    session = read_state(rds, "session:web:lobby")
     assert session["message_count"] == 2
     assert 0 < rds.ttl("session:web:lobby") <= 1800
 
