@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 
 from app import metrics
 from app.platforms import ENDPOINTS, Inbound, WebhookRejected
-from app.schemas import EventSchema
+from app.schemas import event_schema
 from web.errors import error_response
 from web.intake import accept
 
@@ -31,7 +31,8 @@ ROUTES = {"twitch": "/twitch", "slack": "/slack", "discord": "/discord",
 def receive(name: str) -> Response | tuple[Response, int]:
     endpoint = ENDPOINTS[name]
     raw = request.get_data(cache=False)
-    key = getattr(current_app.config["SETTINGS"], endpoint.key_setting, "")
+    settings = current_app.config["SETTINGS"]
+    key = getattr(settings, endpoint.key_setting, "")
     try:
         endpoint.verify(request.headers, raw, key, time.time())
         inbound = endpoint.parse(request.headers, raw)
@@ -42,7 +43,8 @@ def receive(name: str) -> Response | tuple[Response, int]:
     if inbound.notes:
         log.info("webhook %s notes: %s", name, sorted(inbound.notes))
     try:
-        events = EventSchema(many=True).load(inbound.events) if inbound.events else []
+        schema = event_schema(True, settings.MAX_MESSAGE_CHARS)  # built once, as the API's
+        events = schema.load(inbound.events) if inbound.events else []
     except ValidationError as exc:
         # The connector produced something our contract refuses: log field names only.
         log.error("webhook %s produced invalid events: %s", name, sorted(exc.messages))
