@@ -23,6 +23,10 @@ class OpenAICompatible:
         self.name, self.model = name, model
         self.client = OpenAI(api_key=api_key, base_url=base_url, max_retries=0)
 
+    def close(self) -> None:
+        """Close the client's pooled connections (a worker keeps one provider for its life; tests don't)."""
+        self.client.close()
+
     def complete(self, messages: list[dict[str, Any]], *, timeout_s: float) -> str:
         limit: dict[str, Any] = ({"max_completion_tokens": MAX_ANSWER_TOKENS} if self.name == "openai"
                                  else {"max_tokens": MAX_ANSWER_TOKENS})
