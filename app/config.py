@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 PLATFORMS = ("discord", "twitch", "slack", "web")
+# Where the console shows Flower (web/console/flower.py); Flower itself runs with this --url_prefix.
+FLOWER_PREFIX = "/admin/flower"
 
 
 def _parse_bool(value: str) -> bool:

@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from app.config import FLOWER_PREFIX
 from app.embedded import EmbeddedPostgres, EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,6 @@ FLOWER_PORT = int(os.environ.get("FLOWER_PORT", "5555"))
 # Loopback unless told otherwise: the API, the console and Flower show message text.
 WEB_HOST = os.environ.get("WEB_HOST", "127.0.0.1")
 FLOWER_ADDRESS = os.environ.get("FLOWER_ADDRESS", "127.0.0.1")
-FLOWER_PREFIX = "admin/flower"  # web/console/flower.py proxies /admin/flower/ to Flower under this path
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 # One worker group per queue; screening gets its own processes so LLM calls never block it.
@@ -116,7 +116,7 @@ def commands() -> dict[str, list[str]]:
         procs["discord-bridge"] = [sys.executable, "-m", "app.discord_bridge"]
     # Flower serves under the console's path, so /admin/flower/ can show it to signed-in admins.
     procs["flower"] = [*celery, "-A", "tasks.celery_app", "flower", f"--port={FLOWER_PORT}",
-                       f"--address={FLOWER_ADDRESS}", f"--url_prefix={FLOWER_PREFIX}"]
+                       f"--address={FLOWER_ADDRESS}", f"--url_prefix={FLOWER_PREFIX.strip('/')}"]
     return procs
 
 
@@ -204,7 +204,7 @@ def _banner(key: str | None, admin: tuple[str, str] | None = None, flower: str |
   Safety system running
     API        {web}/v1   (health: /healthz, /readyz; metrics: /metrics)
     Console    {web}/admin{signin}
-    Flower     {web}/admin/flower/  (console admins)  or  http://{FLOWER_ADDRESS}:{FLOWER_PORT}/{FLOWER_PREFIX}/{flower_note}
+    Flower     {web}/admin/flower/  (console admins)  or  http://{FLOWER_ADDRESS}:{FLOWER_PORT}{FLOWER_PREFIX}/{flower_note}
     API key    {shown}
 
   Try it:

@@ -104,16 +104,15 @@ end
 if type(s.roster) ~= 'table' then s.roster = {} end
 
 -- A participant or a target, read on first use (nil if the session has none).
-local function load(cache, prefix, uid)
-  local v = cache[uid]
-  if v == nil then
-    local raw = redis.call('HGET', key, prefix .. uid)
-    v = raw and cjson.decode(raw) or false
-    cache[uid] = v
+local function participant(uid)
+  local p = parts[uid]
+  if p == nil then
+    local raw = redis.call('HGET', key, 'p:' .. uid)
+    p = raw and cjson.decode(raw) or false
+    parts[uid] = p
   end
-  return v or nil
+  return p or nil
 end
-local function participant(uid) return load(parts, 'p:', uid) end
 local function target_of(uid)
   local t = tgts[uid]
   if t == nil then

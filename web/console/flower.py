@@ -17,10 +17,11 @@ import hashlib
 import httpx
 from flask import Response, abort, current_app, request
 
+from app.config import FLOWER_PREFIX
 from web.console import bp
 from web.console.access import requires
 
-PREFIX = "/admin/flower"
+PREFIX = FLOWER_PREFIX
 TIMEOUT_S = 10.0
 # What may travel each way: never the console's cookie or CSRF header up, never Flower's cookies down.
 REQUEST_HEADERS = ("Accept", "Accept-Language", "If-None-Match", "If-Modified-Since", "X-Requested-With")
