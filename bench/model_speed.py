@@ -3,7 +3,9 @@
     make bench-model                                 # minilm-v5 with and without its cascade, and ngram-v1
     python -m bench.model_speed --model minilm-v5 --model minilm-v5,cascade=0 --runs 5
 
-A model is named as in ml/models/, optionally with ``,cascade=X`` to screen with the cascade set to X
+A model is named as in ml/models/, or given as the path of a model folder (another checkout's
+``ml/models/minilm-v5``, say, to set a graph before a change against the one after it in one
+interleaved run), optionally with ``,cascade=X`` to screen with the cascade set to X
 (``SCREENING_CASCADE_BELOW``; 0 = the transformer reads every message).
 
 What is measured, through ``ml.screening.Screener.screen`` (normalisation, tokenisation, the
@@ -51,19 +53,21 @@ CHAT_CHARS = 120
 
 _COLD_START = """
 import time
+from pathlib import Path
 started = time.perf_counter()
 from ml.screening import Screener
-Screener.load({name!r}).screen(["hello there"], [["hi"]])
+Screener.load({name!r}, Path({folder!r})).screen(["hello there"], [["hi"]])
 print(time.perf_counter() - started)
 """
 
 
 _WORKER_COLD_START = """
 import time
+from pathlib import Path
 started = time.perf_counter()
 import tasks.celery_app, tasks.screen
-from ml.screening import get_screener
-get_screener({name!r}).screen(["hello there"], [["hi"]])
+from ml.screening import Screener
+Screener.load({name!r}, Path({folder!r})).screen(["hello there"], [["hi"]])
 print(time.perf_counter() - started)
 """
 
@@ -143,13 +147,25 @@ def _load(spec: str) -> Any:
     from ml.screening import Screener
 
     name, _, option = spec.partition(",")
-    screener = Screener.load(name)
+    screener = Screener.load(*_where(name))
     if option:
         key, _, value = option.partition("=")
         if key != "cascade":
             raise SystemExit(f"unknown option {option!r} in --model {spec!r}; the one option is cascade=X")
         screener.cascade_below = float(value)
     return screener
+
+
+def _where(name: str) -> tuple[str, Path]:
+    """(model name, models folder) for a name in ml/models/ or the path of a model folder."""
+    from ml.screening import MODELS_DIR
+
+    if "/" not in name:
+        return name, MODELS_DIR
+    folder = Path(name).resolve()
+    if not (folder / "meta.json").exists():
+        raise SystemExit(f"--model {name!r}: no meta.json there; give a model folder such as ml/models/minilm-v5")
+    return folder.name, folder.parent
 
 
 def _env(spec: str) -> dict[str, str]:
@@ -197,8 +213,9 @@ def _batched(name: str, texts: Sequence[Message], processes: int) -> float:
 
 
 def _cold_start(name: str, code: str) -> float:
-    result = subprocess.run([sys.executable, "-c", code.format(name=name.partition(",")[0])], cwd=ROOT, env=_env(name),
-                            capture_output=True, text=True, check=True)
+    model, folder = _where(name.partition(",")[0])
+    result = subprocess.run([sys.executable, "-c", code.format(name=model, folder=str(folder))], cwd=ROOT,
+                            env=_env(name), capture_output=True, text=True, check=True)
     return float(result.stdout.strip().splitlines()[-1])
 
 

@@ -28,14 +28,18 @@ MEAN_RISK_GAP = 0.025
 
 
 def _integer_matmul_weights(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    """The int8 weights of every integer product: MatMulInteger, and QAttention's q, k, v side by side."""
     initializers = {tensor.name: tensor for tensor in model.graph.initializer}
     return {node.input[1]: numpy_helper.to_array(initializers[node.input[1]])
-            for node in model.graph.node if node.op_type == "MatMulInteger" and node.input[1] in initializers}
+            for node in model.graph.node
+            if node.op_type in ("MatMulInteger", "QAttention") and node.input[1] in initializers}
 
 
 def test_integer_weights_are_7_bit_so_no_cpu_can_saturate() -> None:
     weights = _integer_matmul_weights(onnx.load(str(FOLDER / "model.onnx")))
-    assert len(weights) >= 36  # 6 layers x (q, k, v, out, 2 feed-forward)
+    columns = sum(values.shape[1] for values in weights.values() if values.shape[0] == 384)
+    assert columns >= 6 * (4 * 384 + 1536)  # 6 layers x (q, k, v, out, first feed-forward)
+    assert len(weights) >= 24  # and the second feed-forward, whose rows are 1536
     for name, values in weights.items():
         assert values.dtype == np.int8, name
         assert int(np.abs(values.astype(np.int16)).max()) <= 64, name  # 255 * 64 * 2 = 32640 <= 32767
