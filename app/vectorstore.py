@@ -81,7 +81,11 @@ class IncidentStore:
                     f"{exc} Local mode allows one process: run the reasoning worker with --concurrency 1, "
                     "or set QDRANT_HOST to use a Qdrant server.") from exc
         store = cls(client, dim, server=bool(settings.QDRANT_HOST))
-        store.ensure_collection()
+        try:
+            store.ensure_collection()
+        except BaseException:  # unreachable, failing or the wrong size: the caller gets no client to close
+            client.close()
+            raise
         return store
 
     def ensure_collection(self) -> None:

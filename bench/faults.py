@@ -4,6 +4,7 @@
     python -m bench.faults --cases screen-pool-kill9,redis-kill9 --rate 300 --seconds 30
     python -m bench.faults --fsync always          # Redis with appendfsync always (what kill -9 then loses)
     python -m bench.faults --cases qdrant-down,llm-down,platform-outage --rate 100 --seconds 20 --outage-s 45
+    python -m bench.faults --cases qdrant-down --keep  # keep the stack's folder (database, worker logs) afterwards
 
 One stack for the whole run, in a temporary folder: Redis (AOF, unix socket, started here so it can
 be killed and restarted), PostgreSQL (embedded), gunicorn, and one Celery worker per queue (screening,
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import http.client
 import json
 import os
@@ -636,6 +638,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outage-s", type=float, default=OUTAGE_S,
                         help="how long Qdrant, the LLM or the platform is down in qdrant-down, llm-down and "
                              "platform-outage")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (PostgreSQL data, Redis AOF, worker logs) for a post-mortem; "
+                             "its path is printed at the end")
     args = parser.parse_args(argv)
     globals()["OUTAGE_S"] = args.outage_s
     names = [n.strip() for n in args.cases.split(",") if n.strip()]
@@ -643,7 +648,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown cases: {', '.join(sorted(unknown))}")
     rows = []
-    with tempfile.TemporaryDirectory(prefix="safety-faults-") as tmp:
+    folder = (contextlib.nullcontext(tempfile.mkdtemp(prefix="safety-faults-")) if args.keep
+              else tempfile.TemporaryDirectory(prefix="safety-faults-"))
+    with folder as tmp:
         Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user and must reach its folder
         with Stack(Path(tmp), args.fsync, args.model) as stack:
             cases = [run_case(stack, name, args.rate, args.seconds, args.drain_s) for name in names]
@@ -654,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
                                                 "duplicate_actions", "applied_twice", "undecided", *LATE)}
                 rows.append(row | {"case_ok": CASE_OK.get(row["case"], lambda _: True)(row)})
     report(rows, args)
+    if args.keep:
+        print(f"kept: {tmp} (app.embedded.EmbeddedPostgres(Path('{tmp}/pg')).start() reopens the database)")
     return 0 if all(r["lost"] == 0 and r["screened_twice"] == 0 and r["pg_not_in_stream"] == 0
                     and r["applied_twice"] == 0 and r["case_ok"] for r in rows) else 1
 

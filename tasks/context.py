@@ -6,14 +6,19 @@ reasoning workers. With Qdrant's local mode (no ``QDRANT_HOST``) that must be on
 
 The store is advisory: while it cannot be opened or fails, ``context.gather`` decides without
 precedents (the decision's evidence says so) and ``context.remember`` stores the event later.
+Every use of the store here goes through ``use_store``: after a failure it is left alone for
+``STORE_PAUSE_S``, so the single reasoning process does not spend its time re-opening (about
+0.1-0.2 s a try) or waiting on a store known to be down while ``reason.decide`` messages queue up
+behind it and their budget runs out.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from celery.signals import worker_process_init
@@ -32,9 +37,11 @@ from tasks.celery_app import app
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError, ResponseHandlingException,
              UnexpectedResponse, StoreUnavailable)
+STORE_ERRORS = (ResponseHandlingException, UnexpectedResponse, StoreUnavailable)  # unreachable, 4xx/5xx, lock
 STORE_PAUSE_S = 10.0  # after a store failure, decide without precedents this long before trying it again
 REMEMBER_AFTER_S = 15  # an event decided without the store is stored this long after, then with backoff
 _store_paused_until = 0.0
+T = TypeVar("T")
 
 
 def get_embedder() -> Embedder:
@@ -52,10 +59,7 @@ def _warm(**_: Any) -> None:
     """A reasoning worker loads the encoder and opens the store before its first message."""
     if "reasoning" not in (getattr(app.amqp.queues, "consume_from", None) or {}):
         return
-    try:
-        get_store()
-    except Exception:  # the first task will retry and report it properly
-        log.exception("could not open the incident store at worker start")
+    usable_store()  # a store that cannot be opened now is left alone for a while, as after any failure
 
 
 @app.task(name="context.fan_out", acks_late=True)
@@ -89,7 +93,8 @@ def gather(self: Any, ref: dict[str, str]) -> str:
     gathered["started_at_ms"] = started_ms
     app.send_task("reason.decide", args=[ref, gathered], queue="reasoning")
     if gathered.get("precedents_unavailable"):
-        store_failed()
+        if store is not None:  # it failed just now; one skipped while paused must not prolong the pause
+            store_failed()
         app.send_task("context.remember", args=[ref], queue="reasoning", countdown=REMEMBER_AFTER_S)
         metrics.EVENTS_PROCESSED.labels("context", "gathered_without_precedents").inc()
         return "gathered_without_precedents"
@@ -116,17 +121,29 @@ def store_failed() -> None:
     _store_paused_until = time.monotonic() + STORE_PAUSE_S
 
 
+def use_store(operation: Callable[[IncidentStore], T]) -> T:
+    """``operation`` on the store; ``StoreUnavailable`` at once, without touching it, while it is paused
+    (see ``usable_store``). A store error pauses it and propagates."""
+    store = usable_store()
+    if store is None:
+        raise StoreUnavailable("the incident store failed moments ago; it is left alone for a while")
+    try:
+        return operation(store)
+    except STORE_ERRORS:
+        store_failed()
+        raise
+
+
 @app.task(name="context.remember", bind=True, max_retries=12, acks_late=True)
 def remember(self: Any, ref: dict[str, str]) -> bool:
     """Store an event decided while the store was down (see ``context.remember``); retried with backoff
     (up to about an hour) until the store takes it."""
     settings = get_settings()
     try:
-        if time.monotonic() < _store_paused_until:
-            raise StoreUnavailable("the incident store failed moments ago")
         with session_scope() as db:
-            return context.remember(ref, db=db, client=get_redis(), store=get_store(), embedder=get_embedder(),
-                                    embedding_ttl_s=settings.EMBEDDING_TTL_S)
+            return use_store(lambda store: context.remember(ref, db=db, client=get_redis(), store=store,
+                                                            embedder=get_embedder(),
+                                                            embedding_ttl_s=settings.EMBEDDING_TTL_S))
     except Exception as exc:
         if self.request.retries >= self.max_retries:
             log.error("could not store %s as a precedent: %s", ref, exc)
@@ -134,15 +151,20 @@ def remember(self: Any, ref: dict[str, str]) -> bool:
         raise self.retry(exc=exc, countdown=min(600, REMEMBER_AFTER_S * 2 ** self.request.retries)) from exc
 
 
-@app.task(name="context.record_outcome", bind=True, max_retries=5, acks_late=True)
+OUTCOME_RETRIES = 12  # 2 s doubling to 5 min: an outcome update outlasts a Qdrant outage of ~30 min
+
+
+@app.task(name="context.record_outcome", bind=True, max_retries=OUTCOME_RETRIES, acks_late=True)
 def record_outcome(self: Any, outcome: dict[str, Any]) -> bool:
-    """``{"platform", "event_id", "action_taken", "action_outcome"}``: what really happened to a precedent."""
+    """``{"platform", "event_id", "action_taken", "action_outcome"}``: what really happened to a precedent.
+    Retried with backoff while the store is down (each retry during its pause costs nothing), so the
+    outcome of a precedent stored before an outage is not lost to a short retry budget."""
     try:
-        return get_store().record_outcome(outcome["platform"], outcome["event_id"],
-                                          action_taken=outcome.get("action_taken"),
-                                          action_outcome=outcome["action_outcome"])
+        return use_store(lambda store: store.record_outcome(outcome["platform"], outcome["event_id"],
+                                                            action_taken=outcome.get("action_taken"),
+                                                            action_outcome=outcome["action_outcome"]))
     except TRANSIENT as exc:
-        raise self.retry(exc=exc, countdown=min(30, 2 ** self.request.retries)) from exc
+        raise self.retry(exc=exc, countdown=min(300, 2 ** (self.request.retries + 1))) from exc
 
 
 def give_up(stage: str, ref: dict[str, Any], exc: BaseException) -> str:

@@ -22,8 +22,9 @@ from app.llm import provider_for
 from app.llm.base import Provider
 from app.pipeline import reason
 from app.redis_client import get_redis
+from app.vectorstore import StoreUnavailable
 from tasks.celery_app import app, enqueue_actions
-from tasks.context import get_store, give_up
+from tasks.context import give_up, use_store
 
 log = logging.getLogger(__name__)
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, OperationalError)
@@ -71,14 +72,17 @@ def decide(self: Any, ref: dict[str, str], gathered: dict[str, Any]) -> str:
     metrics.EVENTS_PROCESSED.labels("reason", decision.provider).inc()
     reason.publish(get_redis(), action, settings.STREAM_MAXLEN)
     enqueue_actions([action["action_id"]])
-    _note_precedent(ref, action["action_type"])
+    if not gathered.get("precedents_unavailable"):  # else the event is not in the store: remember notes it
+        _note_precedent(ref, action["action_type"])
     return action["action_id"]
 
 
 def _note_precedent(ref: dict[str, str], action_type: str) -> None:
     """The precedent now says what was decided; act and appeals update the outcome later."""
     try:
-        get_store().record_outcome(ref["platform"], ref["event_id"], action_taken=action_type,
-                                   action_outcome="pending")
+        use_store(lambda store: store.record_outcome(ref["platform"], ref["event_id"], action_taken=action_type,
+                                                     action_outcome="pending"))
+    except StoreUnavailable:  # failed moments ago: not tried again now (the next outcome update fixes the payload)
+        log.info("incident store paused, decision not noted on precedent %s", ref)
     except Exception:  # the decision stands without it; the next outcome update fixes the payload
         log.exception("could not note the decision on precedent %s", ref)

@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
+from qdrant_client.http.exceptions import UnexpectedResponse
 
 from app.config import Settings
 from app.db import session_scope
 from app.llm.embeddings import LocalEmbedder, embedder_for
 from app.pipeline import context, reason
-from app.vectorstore import IncidentStore, point_id
+from app.vectorstore import IncidentStore, StoreUnavailable, point_id
 from tests.fakes.qdrant_down import FailingQdrant, free_port
 from tests.fakes.reasoning_inputs import insert_event
 
@@ -125,3 +126,82 @@ def test_the_task_leaves_a_failing_store_alone_for_a_while(monkeypatch):
     assert len(calls) == 1  # the second call did not wait on the broken store again
     monkeypatch.setattr(task, "_store_paused_until", 0.0)
     assert task.usable_store() is None and len(calls) == 2
+
+
+def test_outcome_updates_decision_notes_and_remember_leave_a_failing_store_alone(monkeypatch, settings, embedder):
+    """The single reasoning process must not spend its time on a store that failed moments ago: in the
+    qdrant-down fault, outcome updates (and their retries) re-opening it, 0.1-0.2 s each, held the
+    ``reason.decide`` messages queued behind them past their budget."""
+    import tasks.context as task
+    import tasks.reason as reason_task
+
+    ref = {"platform": "web", "event_id": "e1"}
+    outcome = ref | {"action_taken": "timeout", "action_outcome": "applied"}
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    with FailingQdrant() as qdrant:
+        opened = server_store(qdrant.port, embedder.dim)  # opened while Qdrant was fine; failing since
+        monkeypatch.setattr(task, "get_store", lambda: opened)
+        try:
+            with pytest.raises(UnexpectedResponse):
+                task.record_outcome(outcome)  # called directly, a task raises what it would retry on
+            assert qdrant.requests == 1 and task._store_paused_until > time.monotonic()
+
+            with pytest.raises(StoreUnavailable):
+                task.record_outcome(outcome)
+            reason_task._note_precedent(ref, "timeout")  # the decision stands; nothing raised
+            with pytest.raises(StoreUnavailable):
+                task.remember(ref)
+            assert qdrant.requests == 1  # none of them touched the store while it is paused
+
+            monkeypatch.setattr(task, "_store_paused_until", 0.0)  # the pause is over: tried again, paused again
+            reason_task._note_precedent(ref, "timeout")
+            assert qdrant.requests == 2 and task._store_paused_until > time.monotonic()
+            monkeypatch.setattr(task, "_store_paused_until", 0.0)
+            with pytest.raises(UnexpectedResponse):
+                task.remember(insert_event("e1", INSULT))
+            assert qdrant.requests == 3 and task._store_paused_until > time.monotonic()
+        finally:
+            opened.close()
+
+
+def test_a_store_that_cannot_be_opened_is_not_opened_again_for_every_outcome_update(monkeypatch):
+    import tasks.context as task
+    import tasks.reason as reason_task
+
+    opens = []
+
+    def broken() -> IncidentStore:
+        opens.append(1)
+        raise UnexpectedResponse(503, "Service Unavailable", b"", None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(task, "get_store", broken)
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable):
+            task.record_outcome({"platform": "web", "event_id": "e1", "action_outcome": "applied"})
+        reason_task._note_precedent({"platform": "web", "event_id": "e1"}, "warning")
+    assert len(opens) == 1
+
+
+def test_a_store_skipped_while_paused_does_not_prolong_the_pause(monkeypatch, settings, embedder):
+    """Only a failure pauses the store: events decided without it meanwhile (a steady flow of them while
+    Qdrant is down) must not push the pause on and on, or the worker never tries the store again."""
+    import tasks.context as task
+
+    sent: list[str] = []
+    monkeypatch.setattr(task.app, "send_task", lambda name, **_: sent.append(name))
+    paused_until = time.monotonic() + 5
+    monkeypatch.setattr(task, "_store_paused_until", paused_until)
+    assert task.gather(insert_event("e1", INSULT)) == "gathered_without_precedents"
+    assert task._store_paused_until == paused_until
+    assert sent == ["reason.decide", "context.remember"]
+
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    with FailingQdrant() as qdrant:
+        opened = server_store(qdrant.port, embedder.dim)
+        monkeypatch.setattr(task, "get_store", lambda: opened)
+        try:
+            assert task.gather(insert_event("e2", INSULT)) == "gathered_without_precedents"
+        finally:
+            opened.close()
+    assert qdrant.requests == 1 and task._store_paused_until > paused_until  # it failed: paused (again)

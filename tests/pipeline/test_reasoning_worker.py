@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from app.db import session_scope
 from app.models import Action, AuditLog
 from app.vectorstore import COLLECTION, IncidentStore
 from tests.fakes import openai_server as fake
+from tests.fakes.qdrant_down import FailingQdrant
 from tests.fakes.reasoning_inputs import insert_event
 from tests.tasks.test_screen_worker import Worker, wait_for, worker_env  # noqa: F401 - worker_env is a fixture
 
@@ -36,15 +38,19 @@ def llm() -> Iterator[fake.FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def reasoning_worker(worker_env, llm, tmp_path: Path, settings) -> Iterator[Worker]:  # noqa: F811
+def reasoning_env(base: dict[str, str], llm: fake.FakeOpenAI, tmp_path: Path, settings: Settings,
+                  **extra: str) -> dict[str, str]:
     from tasks.celery_app import app as celery
 
     celery.conf.broker_url = settings.broker_url
-    env = worker_env | {"QDRANT_PATH": str(tmp_path / "qdrant"), "LLM_PROVIDER": "local",
-                        "LOCAL_LLM_ENDPOINT": llm.base_url, "LLM_MODEL": llm.model, "OPENAI_API_KEY": llm.api_key,
-                        "LLM_TIMEOUT_S": str(LLM_TIMEOUT_S), "REASONING_BUDGET_S": str(BUDGET_S)}
-    worker = Worker(env, "reasoning", tmp_path / "reasoning.log").start()
+    return base | {"QDRANT_PATH": str(tmp_path / "qdrant"), "LLM_PROVIDER": "local",
+                   "LOCAL_LLM_ENDPOINT": llm.base_url, "LLM_MODEL": llm.model, "OPENAI_API_KEY": llm.api_key,
+                   "LLM_TIMEOUT_S": str(LLM_TIMEOUT_S), "REASONING_BUDGET_S": str(BUDGET_S)} | extra
+
+
+@pytest.fixture
+def reasoning_worker(worker_env, llm, tmp_path: Path, settings) -> Iterator[Worker]:  # noqa: F811
+    worker = Worker(reasoning_env(worker_env, llm, tmp_path, settings), "reasoning", tmp_path / "reasoning.log").start()
     yield worker
     worker.stop()
 
@@ -120,3 +126,31 @@ def test_risky_events_get_decisions_with_precedents_evidence_and_provider(reason
         assert (payloads["e2"]["action_taken"], payloads["e2"]["action_outcome"]) == (slow.action_type, "pending")
     finally:
         store.close()
+
+
+def test_a_failing_qdrant_leaves_the_llm_its_budget(worker_env, llm, tmp_path, settings):  # noqa: F811
+    """bench.faults qdrant-down: outcome updates queued ahead of the decisions (what the actions worker sends
+    while Qdrant answers 503) must not each re-open the store (0.1-0.2 s a try, and again on every retry)
+    while the ``reason.decide`` messages behind them run out of budget: the store is left alone for
+    ``STORE_PAUSE_S`` after a failure, and the LLM decides, without precedents."""
+    from tasks.celery_app import enqueue_context, record_outcome
+    from tasks.context import STORE_PAUSE_S
+
+    with FailingQdrant() as qdrant:
+        env = reasoning_env(worker_env, llm, tmp_path, settings, QDRANT_HOST="127.0.0.1", QDRANT_PORT=str(qdrant.port))
+        started = time.monotonic()
+        worker = Worker(env, "reasoning", tmp_path / "reasoning.log").start()
+        try:
+            for n in range(20):
+                record_outcome("web", f"earlier{n}", "timeout", "applied")
+            enqueue_context([insert_event(f"e{n}", INSULT, risk=0.9, author=f"troll{n}") for n in range(3)])
+            actions = [wait_for(lambda n=n: action_of(f"e{n}"), timeout_s=60, what=f"decision e{n}") for n in range(3)]
+            elapsed, requests = time.monotonic() - started, qdrant.requests
+        finally:
+            worker.stop()
+
+    assert [a.provider for a in actions] == ["local"] * 3
+    assert all(any(item["ref"] == "unavailable" for item in a.evidence_chain) for a in actions)
+    # Each try to open the store is two requests (the version check and the collection check): at most one
+    # try per pause, where every outcome update, retry and decision used to try again.
+    assert 0 < requests <= 2 * (1 + elapsed // STORE_PAUSE_S)
