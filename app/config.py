@@ -41,6 +41,10 @@ class Settings:
     QDRANT_HOST: str = ""
     QDRANT_PORT: int = 6333
     QDRANT_PATH: str = "var/qdrant"
+    # Connect and read timeout of each Qdrant server request, whole seconds (qdrant-client rounds a fraction
+    # up). Well inside REASONING_BUDGET_S: a Qdrant that accepts connections and never answers costs the
+    # gather that finds it so this long, then is left alone for a while (tasks/context.py STORE_PAUSE_S).
+    QDRANT_TIMEOUT_S: int = 1
 
     # Screening.
     SCREENING_MODEL: str = "minilm-v5"

@@ -13,6 +13,15 @@ runs the reasoning worker as a single process, and every write to the store (inc
 updates coming from the actions worker or the admin UI) travels through the ``reasoning`` queue as
 ``context.record_outcome``. Local mode also ignores payload indexes (and warns), so they are only
 created on a server.
+
+Every request to a server is bounded by ``QDRANT_TIMEOUT_S`` (connect and read; 1 s by default),
+well inside the reasoning budget: a Qdrant that accepts connections and never answers (hung,
+overloaded, a network black hole) fails the call after that long, as a refused connection fails at
+once, and the reasoning worker then leaves the store alone for a while (tasks/context.py). Writes
+get the same bound as searches: on the single reasoning process any wait holds up the decisions
+queued behind it, and a write that times out is tried again later (``context.remember``,
+``context.record_outcome``), harmlessly if it was applied after all (upserts and payload updates
+are idempotent).
 """
 
 from __future__ import annotations
@@ -48,6 +57,13 @@ def point_id(platform: str, event_id: str) -> str:
     return str(uuid.uuid5(POINT_NAMESPACE, f"{platform}:{event_id}"))
 
 
+def server_client(settings: Settings) -> QdrantClient:
+    """A client of the Qdrant server at ``QDRANT_HOST``. qdrant-client gives its REST client (httpx)
+    ``timeout`` as the connect, read, write and pool timeout of every request, rounded up to whole
+    seconds."""
+    return QdrantClient(host=settings.QDRANT_HOST, port=settings.QDRANT_PORT, timeout=settings.QDRANT_TIMEOUT_S)
+
+
 @dataclass(frozen=True)
 class Incident:
     """What gets stored for one risky event."""
@@ -69,7 +85,7 @@ class IncidentStore:
     @classmethod
     def open(cls, settings: Settings, dim: int) -> IncidentStore:
         if settings.QDRANT_HOST:
-            client = QdrantClient(host=settings.QDRANT_HOST, port=settings.QDRANT_PORT, timeout=5)
+            client = server_client(settings)
         elif settings.QDRANT_PATH == ":memory:":
             client = QdrantClient(location=":memory:")
         else:
@@ -89,17 +105,23 @@ class IncidentStore:
         return store
 
     def ensure_collection(self) -> None:
+        indexed: set[str] = set()
         if self.client.collection_exists(COLLECTION):
-            size = self.client.get_collection(COLLECTION).config.params.vectors.size  # type: ignore[union-attr]
+            info = self.client.get_collection(COLLECTION)
+            size = info.config.params.vectors.size  # type: ignore[union-attr]
             if size != self.dim:
                 raise ValueError(f"collection {COLLECTION} holds {size}-dim vectors but the embedder makes "
                                  f"{self.dim}: a changed EMBEDDING_PROVIDER needs a new collection")
-            return
-        self.client.create_collection(
-            COLLECTION, vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE))
+            indexed = set(info.payload_schema or {})
+        else:
+            self.client.create_collection(
+                COLLECTION, vectors_config=models.VectorParams(size=self.dim, distance=models.Distance.COSINE))
         if self.server:
+            # Also on an existing collection: an open that timed out after creating it (QDRANT_TIMEOUT_S)
+            # must not leave it without its indexes for good.
             for name, schema in INDEXED.items():
-                self.client.create_payload_index(COLLECTION, name, field_schema=schema)
+                if name not in indexed:
+                    self.client.create_payload_index(COLLECTION, name, field_schema=schema)
 
     def upsert(self, incident: Incident) -> None:
         """Store or refresh the event; an outcome already recorded for it is kept."""

@@ -5,6 +5,7 @@
     python -m bench.faults --fsync always          # Redis with appendfsync always (what kill -9 then loses)
     python -m bench.faults --cases qdrant-down,llm-down,platform-outage --rate 100 --seconds 20 --outage-s 45
     python -m bench.faults --cases qdrant-down --keep  # keep the stack's folder (database, worker logs) afterwards
+    QDRANT_TIMEOUT_S=5 python -m bench.faults --cases qdrant-hang  # the workers get the environment's settings
 
 One stack for the whole run, in a temporary folder: Redis (AOF, unix socket, started here so it can
 be killed and restarted), PostgreSQL (embedded), gunicorn, and one Celery worker per queue (screening,
@@ -22,11 +23,13 @@ screened (or a timeout), then checks, for that case's events only:
 - every event PostgreSQL holds as ``needs_review`` is in ``events:reasoning_queue`` exactly once;
 - no action exists twice for an event and no action was applied (or dry-run applied) twice.
 
-Three cases fail a dependency instead of killing a process, and check what they need besides:
+Four cases fail a dependency instead of killing a process, and check what they need besides:
 
 - ``qdrant-down``: the reasoning worker's Qdrant answers 503 for half of ``--outage-s``, then nothing
   listens (connection refused), then the worker is back on its store: decisions made meanwhile are
   recorded, without precedents, and say so in their evidence (none dead-lettered);
+- ``qdrant-hang``: the same checks, with a Qdrant that accepts connections and never answers for
+  ``--outage-s`` (each try costs the reasoning worker ``QDRANT_TIMEOUT_S``);
 - ``llm-down``: the LLM answers 503/429 for half of ``--outage-s``, then drops every connection (and
   refuses new ones) for the other half: decisions fall back to app/fallback.py (provider ``fallback``);
 - ``platform-outage``: the platform answers 429 with Retry-After and 503 for ``--outage-s`` (minutes
@@ -390,7 +393,7 @@ def restart_postgres(stack: Stack, down_s: float) -> Callable[[], str]:
     return run
 
 
-OUTAGE_S = 45.0  # --outage-s: how long a dependency is down in the three dependency cases
+OUTAGE_S = 45.0  # --outage-s: how long a dependency is down in the dependency cases
 
 
 def qdrant_down(stack: Stack) -> Callable[[], str]:
@@ -405,6 +408,22 @@ def qdrant_down(stack: Stack) -> Callable[[], str]:
         stack.restart("reasoning", {})
         return (f"reasoning worker's Qdrant answering 503 ({requests} requests) for {half:.0f} s, then refusing "
                 f"connections for {half:.0f} s, then the worker back on its store")
+    return run
+
+
+def qdrant_hang(stack: Stack) -> Callable[[], str]:
+    def run() -> str:
+        from app.config import Settings
+
+        timeout = stack.env.get("QDRANT_TIMEOUT_S", str(Settings.QDRANT_TIMEOUT_S))
+        qdrant = FailingQdrant(hang=True)
+        stack.restart("reasoning", {"QDRANT_HOST": "127.0.0.1", "QDRANT_PORT": str(qdrant.port)})
+        time.sleep(OUTAGE_S)
+        requests = qdrant.requests
+        qdrant.close()  # a request still waiting gets its connection closed; then nothing listens there
+        stack.restart("reasoning", {})
+        return (f"reasoning worker's Qdrant accepting connections and never answering ({requests} requests, "
+                f"QDRANT_TIMEOUT_S {timeout}) for {OUTAGE_S:.0f} s, then the worker back on its store")
     return run
 
 
@@ -448,6 +467,7 @@ CASES: dict[str, Callable[[Stack], Callable[[], str]]] = {
     "postgres-restart": lambda s: restart_postgres(s, 0),
     "postgres-down-30s": lambda s: restart_postgres(s, 30),
     "qdrant-down": qdrant_down,
+    "qdrant-hang": qdrant_hang,
     "llm-down": llm_down,
     "platform-outage": platform_outage,
 }
@@ -456,7 +476,8 @@ CASES: dict[str, Callable[[Stack], Callable[[], str]]] = {
 # --- the checks --------------------------------------------------------------------------------------
 
 LATE = ("fallback_decisions", "llm_decisions", "without_precedents", "failed_actions", "pending_actions",
-        "sent_to_platform", "platform_got_once", "platform_never_got", "platform_got_again", "dead_lettered")
+        "sent_to_platform", "platform_got_once", "platform_never_got", "platform_got_again", "dead_lettered",
+        "slowest_decision_s")
 
 def check(stack: Stack, case: str, accepted: set[str]) -> dict:
     import psycopg2
@@ -489,6 +510,9 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
         cur.execute("SELECT count(*) FROM actions WHERE event_id LIKE %s AND evidence_chain::jsonb @> "
                     "'[{\"ref\": \"unavailable\"}]'", (case + "-%",))
         without_precedents = cur.fetchone()[0]
+        cur.execute("SELECT max((detail->>'duration_ms')::float) FROM audit_log WHERE event_id LIKE %s AND "
+                    "kind = 'decision'", (case + "-%",))
+        slowest_decision_ms = cur.fetchone()[0] or 0.0  # from context.gather's start to the decision recorded
         cur.execute("SELECT status, count(*) FROM actions WHERE event_id LIKE %s GROUP BY status", (case + "-%",))
         statuses = dict(cur.fetchall())
         cur.execute("SELECT DISTINCT action_id FROM audit_log WHERE event_id LIKE %s AND kind = 'action.applied'",
@@ -515,12 +539,14 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
         "pending_actions": statuses.get("pending", 0), "sent_to_platform": len(to_platform),
         "platform_got_once": delivered.count(1), "platform_never_got": delivered.count(0),
         "platform_got_again": sum(n > 1 for n in delivered), "dead_lettered": sum(dead.values()),
+        "slowest_decision_s": round(slowest_decision_ms / 1000, 1),
     }
 
 
 # What a dependency case needs besides the common checks (after the settle phase).
 CASE_OK: dict[str, Callable[[dict], bool]] = {
     "qdrant-down": lambda r: r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
+    "qdrant-hang": lambda r: r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
     "llm-down": lambda r: r["fallback_decisions"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
     "platform-outage": lambda r: (r["sent_to_platform"] > 0 and r["failed_actions"] == 0 and r["pending_actions"] == 0
                                   and r["platform_never_got"] == 0),
@@ -612,13 +638,14 @@ def report(rows: list[dict], args: argparse.Namespace) -> None:
     path = out / f"faults-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps({"args": vars(args), "results": rows}, indent=2))
     print("\ndecisions and actions per case (after the settle phase)")
-    print("| case | decisions: LLM | decisions: fallback | decided without precedents | dead-lettered | "
-          "actions failed | actions still pending | sent to the platform | platform got once | platform never got | "
-          "platform got again (de-duplicated there) | case checks |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| case | decisions: LLM | decisions: fallback | decided without precedents | slowest gather → decision (s) "
+          "| dead-lettered | actions failed | actions still pending | sent to the platform | platform got once | "
+          "platform never got | platform got again (de-duplicated there) | case checks |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['case']} | {r['llm_decisions']} | {r['fallback_decisions']} | {r['without_precedents']} | "
-              f"{r['dead_lettered']} | {r['failed_actions']} | {r['pending_actions']} | {r['sent_to_platform']} | "
+              f"{r['slowest_decision_s']} | {r['dead_lettered']} | {r['failed_actions']} | {r['pending_actions']} | "
+              f"{r['sent_to_platform']} | "
               f"{r['platform_got_once']} | {r['platform_never_got']} | {r['platform_got_again']} | "
               f"{'ok' if r['case_ok'] else 'FAILED'} |")
     print(f"raw results: {path}")
@@ -636,8 +663,8 @@ def main(argv: list[str] | None = None) -> int:
                         default=os.environ.get("REDIS_APPENDFSYNC", "everysec"))
     parser.add_argument("--model", default=os.environ.get("SCREENING_MODEL", "minilm-v5"))
     parser.add_argument("--outage-s", type=float, default=OUTAGE_S,
-                        help="how long Qdrant, the LLM or the platform is down in qdrant-down, llm-down and "
-                             "platform-outage")
+                        help="how long Qdrant, the LLM or the platform is down in qdrant-down, qdrant-hang, "
+                             "llm-down and platform-outage")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (PostgreSQL data, Redis AOF, worker logs) for a post-mortem; "
                              "its path is printed at the end")

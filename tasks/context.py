@@ -8,8 +8,8 @@ The store is advisory: while it cannot be opened or fails, ``context.gather`` de
 precedents (the decision's evidence says so) and ``context.remember`` stores the event later.
 Every use of the store here goes through ``use_store``: after a failure it is left alone for
 ``STORE_PAUSE_S``, so the single reasoning process does not spend its time re-opening (about
-0.1-0.2 s a try) or waiting on a store known to be down while ``reason.decide`` messages queue up
-behind it and their budget runs out.
+0.1-0.2 s a try) or waiting on a store known to be down (a hung one: ``QDRANT_TIMEOUT_S`` a request)
+while ``reason.decide`` messages queue up behind it and their budget runs out.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Qdrant unreachable or failing: the context stage decides without precedents instead of holding
 the event (or dead-lettering it after its retries), says so in the evidence, and stores the event
-as a precedent once the store is back. Real PostgreSQL and Redis; Qdrant a failing HTTP server."""
+as a precedent once the store is back. Real PostgreSQL and Redis; Qdrant a failing (or hung) HTTP server."""
 
 from __future__ import annotations
 
@@ -11,14 +11,16 @@ from typing import Any
 
 import pytest
 from qdrant_client import QdrantClient
-from qdrant_client.http.exceptions import UnexpectedResponse
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+from qdrant_client.qdrant_remote import QdrantRemote
 
+from app import config
 from app.config import Settings
 from app.db import session_scope
 from app.llm.embeddings import LocalEmbedder, embedder_for
 from app.pipeline import context, reason
-from app.vectorstore import IncidentStore, StoreUnavailable, point_id
-from tests.fakes.qdrant_down import FailingQdrant, free_port
+from app.vectorstore import IncidentStore, StoreUnavailable, point_id, server_client
+from tests.fakes.qdrant_down import BlackHole, FailingQdrant, free_port
 from tests.fakes.reasoning_inputs import insert_event
 
 INSULT = "you are a worthless idiot and everyone here hates you"
@@ -205,3 +207,71 @@ def test_a_store_skipped_while_paused_does_not_prolong_the_pause(monkeypatch, se
         finally:
             opened.close()
     assert qdrant.requests == 1 and task._store_paused_until > paused_until  # it failed: paused (again)
+
+
+@pytest.fixture
+def no_version_check(monkeypatch):
+    """qdrant-client checks the server's version in a thread of its own when a client is built; against a
+    hung Qdrant that thread gives up after the timeout too and warns, maybe after the test has ended, and
+    warnings are errors here."""
+    monkeypatch.setattr(QdrantRemote, "_check_compatibility", staticmethod(lambda *_: None))
+
+
+@pytest.mark.parametrize("fault", ["hang", "black_hole"])
+def test_a_hung_qdrant_costs_an_open_the_configured_timeout(fault, no_version_check, embedder):
+    """Connect (a black hole: the connection is never accepted) and read (accepted, never answered) are
+    both bounded by QDRANT_TIMEOUT_S, and the failed open leaves no connection behind."""
+    with (FailingQdrant(hang=True) if fault == "hang" else BlackHole()) as qdrant:
+        settings = Settings(QDRANT_HOST="127.0.0.1", QDRANT_PORT=qdrant.port, QDRANT_TIMEOUT_S=1)
+        started = time.monotonic()
+        with pytest.raises(ResponseHandlingException) as failed:
+            IncidentStore.open(settings, embedder.dim)
+        took = time.monotonic() - started
+        assert type(failed.value.source).__name__ == ("ReadTimeout" if fault == "hang" else "ConnectTimeout")
+        if fault == "hang":
+            assert qdrant.requests == 1  # the collection check, given up after the timeout
+            deadline = time.monotonic() + 2
+            while qdrant.hanging and time.monotonic() < deadline:  # the client closed its end
+                time.sleep(0.02)
+            assert qdrant.hanging == 0
+    assert 0.9 <= took < 2.5
+
+
+@pytest.mark.parametrize("when", ["opened_before", "opening"])
+def test_a_hung_store_costs_one_gather_its_timeout_then_is_left_alone(when, monkeypatch, settings, embedder,
+                                                                       no_version_check):
+    """A Qdrant that accepts connections and never answers costs the gather that finds it
+    QDRANT_TIMEOUT_S (1 s; it was 5 s, the whole reasoning budget, on every try), whether the store was
+    opened before it hung or is being opened; the gathers after it, within STORE_PAUSE_S, do not wait."""
+    import tasks.context as task
+
+    embedder.embed(["warm up"])  # the model is loaded before anything is timed
+    sent: list[str] = []
+    monkeypatch.setattr(task.app, "send_task", lambda name, **_: sent.append(name))
+    monkeypatch.setattr(task, "_store_paused_until", 0.0)
+    opened: list[IncidentStore] = []
+    with FailingQdrant(hang=True) as qdrant:
+        hung = Settings.from_mapping({"DATABASE_URL": settings.DATABASE_URL, "REDIS_URL": settings.REDIS_URL,
+                                      "QDRANT_HOST": "127.0.0.1", "QDRANT_PORT": str(qdrant.port)})
+        assert hung.QDRANT_TIMEOUT_S == 1  # the default
+        monkeypatch.setattr(config, "_current", hung)
+        if when == "opened_before":  # opened while Qdrant was fine (what open builds, without its checks)
+            opened.append(IncidentStore(server_client(hung), embedder.dim, server=True))
+            monkeypatch.setattr(task, "get_store", lambda: opened[0])
+        else:  # get_store, without its cache (a failed open is not cached)
+            monkeypatch.setattr(task, "get_store", lambda: IncidentStore.open(task.get_settings(), embedder.dim))
+        try:
+            durations = []
+            for n in range(3):
+                ref = insert_event(f"e{n}", INSULT, risk=0.9)
+                started = time.monotonic()
+                assert task.gather(ref) == "gathered_without_precedents"
+                durations.append(time.monotonic() - started)
+                if n == 0:
+                    assert qdrant.requests == 1 and task._store_paused_until > time.monotonic()
+        finally:
+            for store in opened:
+                store.close()
+    assert qdrant.requests == 1  # the gathers after the first did not try the store again
+    assert 0.9 <= durations[0] < 2.5 and max(durations[1:]) < 0.9, durations  # one wait, then none
+    assert sent == ["reason.decide", "context.remember"] * 3

@@ -154,3 +154,36 @@ def test_a_failing_qdrant_leaves_the_llm_its_budget(worker_env, llm, tmp_path, s
     # Each try to open the store is two requests (the version check and the collection check): at most one
     # try per pause, where every outcome update, retry and decision used to try again.
     assert 0 < requests <= 2 * (1 + elapsed // STORE_PAUSE_S)
+
+
+def test_a_hung_qdrant_leaves_the_llm_its_budget(worker_env, llm, tmp_path, settings):  # noqa: F811
+    """bench.faults qdrant-hang: a Qdrant that accepts connections and never answers used to cost the gather
+    that tried it the client's 5 s timeout, the whole reasoning budget (3.5 s here), so that decision fell back
+    (and the one process was blocked meanwhile). With QDRANT_TIMEOUT_S it costs 1 s and the LLM still decides."""
+    from tasks.celery_app import enqueue_context
+    from tasks.context import STORE_PAUSE_S
+
+    with FailingQdrant(hang=True) as qdrant:
+        env = reasoning_env(worker_env, llm, tmp_path, settings, QDRANT_HOST="127.0.0.1", QDRANT_PORT=str(qdrant.port),
+                            QDRANT_TIMEOUT_S="1")
+        worker = Worker(env, "reasoning", tmp_path / "reasoning.log").start()
+        try:
+            # The worker's first try to open the store (as it starts) hangs, fails after 1 s and pauses the
+            # store; once the pause is over, the next gather tries again, and waits out the timeout itself.
+            wait_for(lambda: qdrant.requests >= 2 and not qdrant.hanging, timeout_s=60,
+                     what="the worker's first try to open the store, given up")
+            time.sleep(STORE_PAUSE_S + 0.5)
+            tried = qdrant.requests
+            enqueue_context([insert_event(f"e{n}", INSULT, risk=0.9, author=f"troll{n}") for n in range(3)])
+            actions = [wait_for(lambda n=n: action_of(f"e{n}"), timeout_s=30, what=f"decision e{n}") for n in range(3)]
+            requests = qdrant.requests
+        finally:
+            worker.stop()
+
+    assert [a.provider for a in actions] == ["local"] * 3
+    assert all(any(item["ref"] == "unavailable" for item in a.evidence_chain) for a in actions)
+    assert requests - tried == 2  # one more try (the version check and the collection check), by e0's gather
+    with session_scope() as db:
+        took = {row.event_id: row.detail["duration_ms"] / 1000
+                for row in db.scalars(select(AuditLog).where(AuditLog.kind == "decision"))}
+    assert 0.9 <= took["e0"] < BUDGET_S and took["e1"] < BUDGET_S and took["e2"] < BUDGET_S, took

@@ -92,3 +92,38 @@ def test_a_collection_of_another_size_is_refused(tmp_path):
     IncidentStore.open(settings, 384).close()
     with pytest.raises(ValueError, match="1536"):
         IncidentStore.open(settings, 1536)
+
+
+class _IndexRecorder:
+    """A local-mode client that records the payload indexes asked of it (local mode ignores them)."""
+
+    def __init__(self) -> None:
+        from qdrant_client import QdrantClient
+
+        self.inner, self.indexed = QdrantClient(location=":memory:"), []
+
+    def create_payload_index(self, collection: str, name: str, field_schema: object) -> None:
+        self.indexed.append(name)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_server_collection_left_without_its_indexes_gets_them_on_the_next_open():
+    """A first open that timed out (QDRANT_TIMEOUT_S) after Qdrant created the collection must not leave
+    it unindexed for good: every open on a server adds the indexes the collection lacks."""
+    from qdrant_client import models
+
+    from app.vectorstore import INDEXED
+
+    recorder = _IndexRecorder()
+    try:
+        # created, but the open that made it gave up before indexing it
+        recorder.inner.create_collection(COLLECTION, vectors_config=models.VectorParams(size=384, distance="Cosine"))
+        IncidentStore(recorder, 384, server=True).ensure_collection()  # type: ignore[arg-type]
+        assert sorted(recorder.indexed) == sorted(INDEXED)
+        recorder.indexed.clear()
+        IncidentStore(recorder, 384, server=False).ensure_collection()  # type: ignore[arg-type]
+        assert recorder.indexed == []  # local mode has no payload indexes
+    finally:
+        recorder.inner.close()
