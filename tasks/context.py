@@ -105,7 +105,6 @@ def gather(self: Any, ref: dict[str, str]) -> str:
 def usable_store() -> IncidentStore | None:
     """The store, or None while it is known to be failing: Qdrant down must not hold every decision up
     for its connection timeout, so after a failure the store is left alone for ``STORE_PAUSE_S``."""
-    global _store_paused_until
     if time.monotonic() < _store_paused_until:
         return None
     try:

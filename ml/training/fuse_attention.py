@@ -69,11 +69,10 @@ def fuse(model: onnx.ModelProto, num_heads: int) -> int:
     blocks = sorted((int(match["layer"]), match["prefix"]) for name in nodes if (match := _BLOCK.match(name)))
     if not blocks:
         return 0
-    mask_input = next((item.name for item in graph.input if item.name == "attention_mask"), None)
-    if mask_input is None:
+    if not any(item.name == "attention_mask" for item in graph.input):
         raise ValueError("the graph has no attention_mask input")
     # Check every block before changing anything, so a graph that does not fit is left whole.
-    plans, removed = [], set()
+    plans = []
     for layer, prefix in blocks:
         parts = [nodes.get(f"{prefix}/self/{part}/MatMul_quant") for part in ("query", "key", "value")]
         if any(node is None or node.op_type != "MatMulInteger" for node in parts):
@@ -93,7 +92,6 @@ def fuse(model: onnx.ModelProto, num_heads: int) -> int:
             scales.append(np.broadcast_to(array(weight_scale), (weights[-1].shape[1],)))
             zeros.append(np.broadcast_to(array(node.input[3]), (weights[-1].shape[1],)))
             biases.append(array(next(name for name in add.input if name != scale.output[0])))
-            removed.update({node.name, cast.name, scale.name, add.name})
         dense = nodes.get(f"{prefix}/output/dense/MatMul_quant")
         if dense is None or producer[dense.input[0]].op_type != "DynamicQuantizeLinear":
             raise ValueError(f"layer {layer}: no quantised output projection under {prefix}")
@@ -112,16 +110,13 @@ def fuse(model: onnx.ModelProto, num_heads: int) -> int:
             numpy_helper.from_array(np.concatenate(scales).astype(np.float32), f"{name}.weight_scale"),
             numpy_helper.from_array(np.concatenate(zeros).astype(weights[0].dtype), f"{name}.weight_zero_point"),
         ])
-        graph.node.remove(producer[output])  # what merged the heads; the rest of the block dies with it
+        graph.node.remove(producer[output])  # what merged the heads: the rest of the block is pruned below
         fused.append(helper.make_node(
             "QAttention",
             [quantised, f"{name}.weight_quantized", f"{name}.bias", activation.output[1], f"{name}.weight_scale",
              MASK, activation.output[2], f"{name}.weight_zero_point"],
             [output], name=f"{prefix}/QAttention", domain="com.microsoft", num_heads=num_heads))
-    for node in list(graph.node):
-        if node.name in removed:
-            graph.node.remove(node)
-    cast = helper.make_node("Cast", [mask_input], [MASK], name="attention_mask_int32", to=TensorProto.INT32)
+    cast = helper.make_node("Cast", ["attention_mask"], [MASK], name="attention_mask_int32", to=TensorProto.INT32)
     graph.node.extend([cast, *fused])
     _prune(graph)
     _sort(graph)
