@@ -2,6 +2,7 @@
 
     python -m ml.training.source_heldout                       # n-gram family, about a minute a fold
     python -m ml.training.source_heldout --family minilm --recipe v5 --recipe v4 --samples 12000
+    python -m ml.training.source_heldout --family minilm --graph --source convabuse   # + the shipped form
 
 The held-out split of ``make eval`` shares no conversation, thread or author with training, but it
 comes from the same four sources and the same templates, so it flatters every model: minilm-v4
@@ -174,7 +175,8 @@ def score(screener: Screener, rows: Sequence[Example]) -> tuple[np.ndarray, np.n
 
 
 def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: Sequence[str],
-        baselines: bool, sources: Sequence[str], max_test: int | None = None) -> dict[str, dict[str, Any]]:
+        baselines: bool, sources: Sequence[str], max_test: int | None = None, graph: bool = False
+        ) -> dict[str, dict[str, Any]]:
     from ml.training import train_finetune, train_ngram
     from ml.training.datasets import load_all
 
@@ -198,7 +200,13 @@ def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: S
         _progress(f"fold {index}/{len(all_folds)}: {fold.source} held out ({len(fold.test)} messages; "
                   f"training on {len(fold.train)}), {(time.perf_counter() - started) / 60:.1f} min so far")
         for name, build in candidates.items():
-            table.setdefault(name, {})[fold.source] = metrics(fold.test, *score(build(fold), fold.test))
+            screener = build(fold)
+            table.setdefault(name, {})[fold.source] = metrics(fold.test, *score(screener, fold.test))
+            if graph and isinstance(screener, TorchScreener):
+                with tempfile.TemporaryDirectory(prefix="fold-graph-") as work:
+                    exported = export_fold(screener, fold, Path(work))
+                    table.setdefault(name.replace(" (", " as shipped (", 1), {})[fold.source] = metrics(
+                        fold.test, *score(exported, fold.test))
         in_source = [row for row in fold.test if split_of(row.group) == "heldout"]
         for name in shipped:
             table.setdefault(f"{name} (in-source)", {})[fold.source] = metrics(
@@ -217,6 +225,33 @@ def run(family: str, recipes: Sequence[str], samples: int, seed: int, shipped: S
                               for key in keys}
     _progress(f"done in {(time.perf_counter() - started) / 60:.1f} min")
     return table
+
+
+def export_fold(screener: TorchScreener, fold: Fold, work: Path) -> Screener:
+    """The fold's model in the form ``make train`` ships (``train_finetune.export``: ONNX, int8 when it
+    keeps the accuracy, attention fused), loaded by the runtime, so the graph is judged on the source
+    its model never saw, not only the torch weights."""
+    import os
+
+    from ml.training import train_finetune as tf
+
+    inputs = [tf.model_input(row) for row in fold.calibration]
+    probabilities, _ = tf.predict(screener._model, screener._tokenizer, inputs)
+    folder = work / "models" / f"fold-{fold.source}"
+    kept = os.environ.get("MINILM_FP32_DIR")
+    os.environ["MINILM_FP32_DIR"] = str(work / "fp32")  # the 90 MB float graph goes with the folder
+    try:
+        quantisation = tf.export(screener._model, folder, fold.calibration, probabilities, quantise=True)
+    finally:
+        if kept is None:
+            del os.environ["MINILM_FP32_DIR"]
+        else:
+            os.environ["MINILM_FP32_DIR"] = kept
+    _progress(f"exported as {quantisation['weights']} ({quantisation['method']})")
+    meta = {**screener.meta, "kind": "screening", "architecture": "transformer",
+            "transformer": {**screener.meta["transformer"], "max_length": tf.RUNTIME_TOKENS}}
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return Screener.load(folder.name, folder.parent)
 
 
 def _minilm(recipe: str, samples: int, seed: int) -> Callable[[Fold], Screener]:
@@ -250,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--shipped", action="append", help="shipped models to score beside the folds "
                         "(default: every model under ml/models)")
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--graph", action="store_true", help="minilm: also score each fold's model exported "
+                        "as make train ships it (int8, attention fused) through the runtime")
     parser.add_argument("--max-test", type=int, help="score at most this many random rows of each source "
                         "(the fine-tuned family scores in torch on the CPU: Davidson alone is 24,783 rows)")
     args = parser.parse_args(argv)
@@ -257,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     table = run(args.family, args.recipe or ["v5"], args.samples, args.seed,
                 args.shipped if args.shipped is not None else available_models(), not args.no_baselines,
-                args.source or REAL_SOURCES, args.max_test)
+                args.source or REAL_SOURCES, args.max_test, args.graph)
     print(format_table(table))
     _progress(f"wrote {_save(table, args.family, vars(args))}")
 
