@@ -30,5 +30,8 @@ SCREEN_BATCH_EVENTS = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 SCREEN_RECLAIMED = Counter(
     "safety_screen_reclaimed", "events:raw entries claimed from a screening reader that went quiet")
+SCREEN_SHED = Counter(
+    "safety_screen_shed", "Events the transformer skipped because screening was behind (SCREENING_SHED_AFTER_MS): "
+    "decided by the n-gram model and the rules, flagged shed_under_load")
 SCREEN_RETRIES = Counter(
     "safety_screen_retries", "Screening batches retried after a transient failure (Redis, PostgreSQL)")

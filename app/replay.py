@@ -62,6 +62,7 @@ class Window:
     author_id: str | None = None
     platform: str | None = None
     limit: int | None = None
+    shed_only: bool = False  # report only events screening decided while shedding (the rest still replay)
 
     def keeps(self, event: dict[str, Any]) -> bool:
         return all(want is None or event.get(name) == want for name, want in (
@@ -87,6 +88,7 @@ class Outcome:
     # the action type, "none", "undecided" for a flagged baseline the reasoning stage has not decided
     # yet (its action is not compared), or "unscreened" for a baseline PostgreSQL does not hold
     action: str
+    shed: bool = False  # the baseline was decided while screening shed load: the transformer never read it
 
     def as_dict(self) -> dict[str, Any]:
         return {"risk_score": self.risk_score, "risk_category": self.risk_category, "flagged": self.flagged,
@@ -108,6 +110,7 @@ class Report:
     flipped: list[dict[str, Any]] = field(default_factory=list)
     baseline_models: Counter[str] = field(default_factory=Counter)
     max_risk_change: float = 0.0
+    shed: Counter[str] = field(default_factory=Counter)  # baselines decided while shedding: "decided", "changed"
 
     def add(self, event: dict[str, Any], before: Outcome, after: Outcome) -> None:
         self.events += 1
@@ -115,6 +118,7 @@ class Report:
             self.unscreened += 1
             return
         self.compared += 1
+        self.shed["decided"] += before.shed
         self.max_risk_change = max(self.max_risk_change, abs((after.risk_score or 0.0) - (before.risk_score or 0.0)))
         self.categories["before"][before.risk_category or "none"] += 1
         self.categories["after"][after.risk_category or "none"] += 1
@@ -125,15 +129,16 @@ class Report:
         same_action = before.action == after.action or before.action == "undecided"
         if (before.flagged, before.risk_category) != (after.flagged, after.risk_category) or not same_action:
             self.transitions[f"{before.risk_category}/{before.action} -> {after.risk_category}/{after.action}"] += 1
+            self.shed["changed"] += before.shed
             self.flipped.append({"event_id": event["event_id"], "platform": event["platform"],
                                  "session_id": event.get("session_id"), "content": event["content"][:200],
-                                 "before": before.as_dict(), "after": after.as_dict()})
+                                 "shed_under_load": before.shed, "before": before.as_dict(), "after": after.as_dict()})
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.model, "policy": self.policy, "threshold": self.threshold,
                 "baseline_models": dict(self.baseline_models), "events": self.events, "compared": self.compared,
                 "unscreened": self.unscreened, "flagged": dict(self.flagged),
-                "max_risk_change": round(self.max_risk_change, 4),
+                "max_risk_change": round(self.max_risk_change, 4), "shed": dict(self.shed),
                 "categories": {k: dict(v) for k, v in self.categories.items()},
                 "actions": {k: dict(v) for k, v in self.actions.items()},
                 "transitions": dict(self.transitions.most_common()), "flipped": self.flipped}
@@ -195,7 +200,7 @@ def before_outcome(row: Event | None, action: Action | None, threshold: float) -
         decided = "undecided" if flagged and row.status == "needs_review" else "none"
     else:
         decided = "none" if action.status == "skipped" else action.action_type
-    return Outcome(row.risk_score, row.risk_category, flagged, decided)
+    return Outcome(row.risk_score, row.risk_category, flagged, decided, "shed_under_load" in (row.flags or []))
 
 
 class ScratchSessions(SessionStore):
@@ -336,10 +341,13 @@ def run(client: redis.Redis, db: DbSession, window: Window, candidate: Candidate
                 row, action = stored.get((event["platform"], event["event_id"]), (None, None))
                 if row is not None and row.model_version:
                     report.baseline_models[row.model_version] += 1
+                before = before_outcome(row, action, candidate.settings.SCREENING_THRESHOLD)
+                if window.shed_only and not before.shed:
+                    continue  # replayed for its conversation, not reported
                 after = Outcome(prediction["risk_score"], prediction["risk_category"],
                                 prediction["risk_score"] >= candidate.threshold,
                                 decide(candidate, db, event, prediction, row))
-                report.add(event, before_outcome(row, action, candidate.settings.SCREENING_THRESHOLD), after)
+                report.add(event, before, after)
             db.rollback()  # read-only: end the snapshot between pages
             if progress is not None:
                 progress(number, report)
@@ -408,6 +416,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--author")
     p.add_argument("--platform")
     p.add_argument("--limit", type=int)
+    p.add_argument("--shed-only", action="store_true",
+                   help="report only events decided while screening shed load (what the transformer would have said)")
     p.add_argument("--model", help="SCREENING_MODEL folder under ml/models/ (default: the configured one)")
     p.add_argument("--policy", help="ACTION_POLICY (default: the configured one)")
     p.add_argument("--threshold", type=float, help="SCREENING_THRESHOLD (default: the configured one)")
@@ -441,7 +451,8 @@ def main(argv: Sequence[str] | None = None, settings: Settings | None = None) ->
     except ValueError as exc:
         print(f"replay: {exc}", file=sys.stderr)
         return 2
-    window = Window(args.since, args.until, args.channel, args.session, args.author, args.platform, args.limit)
+    window = Window(args.since, args.until, args.channel, args.session, args.author, args.platform, args.limit,
+                    args.shed_only)
 
     def progress(page: int, report: Report) -> None:
         print(f"replay: page {page}, {report.events} events, {len(report.flipped)} flipped", file=sys.stderr)
@@ -462,6 +473,9 @@ def render(report: Report, show: int = 20) -> str:
              f"compared {report.compared}; {report.unscreened} not yet screened; "
              f"flagged {report.flagged['before']} -> {report.flagged['after']}; {len(report.flipped)} changed; "
              f"risk moved by up to {report.max_risk_change:.4f}"]
+    if report.shed["decided"]:
+        lines.append(f"{report.shed['decided']} were decided while screening shed load (the transformer never read "
+                     f"them); {report.shed['changed']} of those change")
     for title, table in (("category", report.categories), ("action", report.actions)):
         names = sorted(set(table["before"]) | set(table["after"]))
         lines.append(f"{title:<20} {'before':>8} {'after':>8}")

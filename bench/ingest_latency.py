@@ -71,8 +71,10 @@ MESSAGES = traffic()
 class Stack:
     """Embedded PostgreSQL + Redis, migrations, gunicorn and screening workers, all torn down on exit."""
 
-    def __init__(self, workdir: Path, screening_concurrency: int, prefetch: int = 1) -> None:
+    def __init__(self, workdir: Path, screening_concurrency: int, prefetch: int = 1,
+                 settings: dict[str, str] | None = None) -> None:
         self.workdir, self.concurrency, self.prefetch = workdir, screening_concurrency, prefetch
+        self.settings = settings or {}  # on top of this process's environment (bench.shedding: on and off)
         self.services: list = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.env: dict[str, str] = {}
@@ -89,7 +91,8 @@ class Stack:
             self.services.append(EmbeddedRedis(self.workdir / "redis").start())
             env["REDIS_URL"] = self.services[-1].url
         ensure_services(env)
-        env.update(API_KEYS=KEY, INGEST_RATE_PER_S="100000", INGEST_BURST="1000000", LOG_LEVEL="WARNING")
+        env.update(API_KEYS=KEY, INGEST_RATE_PER_S="100000", INGEST_BURST="1000000", LOG_LEVEL="WARNING",
+                   **self.settings)
         self.env = env
         try:
             self._start(env)
@@ -275,7 +278,7 @@ def wrk_single(stack: Stack, seconds: float, rate: float | None, connections: in
     latencies = collect_latencies(stack.redis(), run, sent - errors, timeout_s=300)
     drain_s = time.monotonic() - t0
     http_p99 = next((line.split()[1] for line in out.stdout.splitlines() if line.strip().startswith("99%")), "?")
-    return {"sent": sent, "errors": errors, "accepted_per_s": round((sent - errors) / send_s),
+    return {"run": run, "sent": sent, "errors": errors, "accepted_per_s": round((sent - errors) / send_s),
             "screened_per_s": round(len(latencies) / max(drain_s, send_s)), "http_p99": http_p99,
             **percentiles(latencies), "latencies": latencies}
 

@@ -55,13 +55,16 @@ COMPANION_MODEL = "ngram-v1"
 # cascade off. An n-gram gate distilled from the transformer was tried and cleared no more for the
 # recall it cost (see ml/training/cascade.py).
 CASCADE_BELOW = 0.15
+# Shedding: while screening is behind (app.config SCREENING_SHED_AFTER_MS), the screening worker asks
+# for the cascade at a higher setting (SCREENING_SHED_BELOW), so the transformer reads only what the
+# companion finds suspect; a message cleared only because of it is also flagged ``shed_under_load``.
 # How far the familiarity of a message (see ``familiarity``) takes its confidence down. Set on the
 # calibration split (python -m ml.training.abstention), never on the held-out figures.
 DISAGREE_FROM, DISAGREE_SLOPE, DISAGREE_FLOOR = 0.25, 2.5, 0.1
 UNFAMILIAR_WEIGHT, UNFAMILIAR_FLAG = 0.6, 0.34
 # Flags about how well the model read a message, not about what the message says: never severity.
 TRUST_FLAGS = frozenset({"model_uncertain", "unfamiliar_wording", "short_message", "models_disagree",
-                         "borderline_risk", "cascade_cleared"})
+                         "borderline_risk", "cascade_cleared", "shed_under_load"})
 SHORT_WORDS = {1: 0.8, 2: 0.8, 3: 0.9}
 # Messages per run of the transformer. One at a time: measured on 1,500 held-out messages on one
 # thread, batches of 1 -> 330-360 msg/s, 4 -> 335, 16 -> 223 (padding costs more than batching
@@ -124,13 +127,15 @@ class Screener:
         _check_features(meta, name)
         return cls(session, meta)
 
-    def screen(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None) -> list[Screening]:
+    def screen(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None, *,
+               shed_below: float = 0.0) -> list[Screening]:
         """Screen a batch; one result per text, in order. ``contexts[i]`` are the messages
-        before ``texts[i]``, oldest first."""
-        return self.screen_with_model_risk(texts, contexts)[0]
+        before ``texts[i]``, oldest first. ``shed_below`` raises the cascade for this call only
+        (screening is behind): what the companion scores under it skips the transformer."""
+        return self.screen_with_model_risk(texts, contexts, shed_below=shed_below)[0]
 
     def screen_with_model_risk(
-        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
+        self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None, *, shed_below: float = 0.0
     ) -> tuple[list[Screening], np.ndarray]:
         """``screen``, plus the calibrated risk of the model alone (before rules), from the same
         forward pass: evaluation compares the two without encoding every message twice."""
@@ -146,10 +151,12 @@ class Screener:
         if self.companion is not None:
             second_probabilities = self.companion.forward(normalised)[0]
             second = self.companion.calibrate(second_probabilities)
-        cleared = np.zeros(len(texts), dtype=bool)
-        if second is not None and self.cascade_below > 0:
+        cleared = shed = np.zeros(len(texts), dtype=bool)
+        below = max(self.cascade_below, shed_below)
+        if second is not None and below > 0:
             # The cascade: what the companion calls clearly fine (and no rule raises) skips the transformer.
-            cleared = (second < self.cascade_below) & np.array([check.floor is None for check in checks])
+            cleared = (second < below) & np.array([check.floor is None for check in checks])
+            shed = cleared & (second >= self.cascade_below)  # the transformer would have read these
         # Each message's verdict and trust come from the transformer, or from the companion where cleared.
         verdicts: list[_ModelVerdict] = [None] * len(texts)  # type: ignore[list-item]
         trust: list[Trust] = [None] * len(texts)  # type: ignore[list-item]
@@ -178,7 +185,8 @@ class Screener:
         for index, (verdict, check) in enumerate(zip(verdicts, checks, strict=True)):
             result = self._decide(verdict, check, trust[index])
             if cleared[index]:
-                result = replace(result, flags=[*result.flags, "cascade_cleared"])
+                shed_flag = ("shed_under_load",) if shed[index] else ()
+                result = replace(result, flags=[*result.flags, "cascade_cleared", *shed_flag])
             elif index in vectors:
                 result = replace(result, embedding=vectors[index], embedding_model=self.embedding_model)
             results.append(result)

@@ -7,6 +7,9 @@ result, and a failure or retry shows there as that batch's. Entries stay in the 
 list until the call that mirrors them into ``events:screened`` acknowledges them; a reader killed
 mid-batch leaves them pending and the next task on any process claims them once they have been
 idle ``SCREENING_RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays those events by seconds, not a sweep.
+A batch whose oldest event has waited past ``SCREENING_SHED_AFTER_MS`` is screened with the cascade
+at ``SCREENING_SHED_BELOW`` (``shed_setting``): while screening is behind, the transformer reads only
+what the n-gram model finds suspect.
 """
 
 from __future__ import annotations
@@ -229,10 +232,32 @@ def screen_items(client: redis.Redis, items: list[dict[str, Any]]) -> int:
         return sum(screen_items(client, [item]) for item in items)
 
 
+def shed_setting(items: list[dict[str, Any]], after_ms: int, below: float, now_ms: float | None = None) -> float:
+    """The cascade setting this batch asks for beyond the model's own: ``below`` when its oldest event
+    has waited more than ``after_ms`` (0 = never), else 0. Verdicts stay near real time while
+    screening is behind; once it has caught up, the transformer reads everything it did before."""
+    if not after_ms or not items:
+        return 0.0
+    waited_ms = (time.time() * 1000 if now_ms is None else now_ms) - min(int(i["received_at"]) for i in items)
+    shedding = waited_ms > after_ms
+    if shedding != _state.get("shedding", False):
+        _state["shedding"] = shedding
+        if shedding:
+            log.warning("screening is %.1f s behind (SCREENING_SHED_AFTER_MS=%d): the transformer reads only what "
+                        "the n-gram model scores %.2f or more until it catches up; the rest is flagged "
+                        "shed_under_load", waited_ms / 1000, after_ms, below)
+        else:
+            log.warning("screening caught up (%.1f s behind): the transformer reads everything again",
+                        waited_ms / 1000)
+    return below if shedding else 0.0
+
+
 def _screen(client: redis.Redis, items: list[dict[str, Any]]) -> int:
     settings = get_settings()
+    shed_below = shed_setting(items, settings.SCREENING_SHED_AFTER_MS, settings.SCREENING_SHED_BELOW)
     with session_scope() as db:
-        result = screen.screen_batch(items, screener=get_screener(), db=db, client=client, settings=settings)
+        result = screen.screen_batch(items, screener=get_screener(), db=db, client=client, settings=settings,
+                                     shed_below=shed_below)
     published = screen.publish(client, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
     _record(published, len(items))
     risky = [{"platform": s.event["platform"], "event_id": s.event["event_id"]}
@@ -250,6 +275,8 @@ def _record(published: list[screen.Screened], batch: int) -> None:
     for item in published:
         metrics.INGEST_TO_SCREENED.observe(max(0.0, now_ms - item.received_at_ms))
         metrics.EVENTS_PROCESSED.labels("screen", item.status).inc()
+        if "shed_under_load" in item.prediction["flags"]:
+            metrics.SCREEN_SHED.inc()
 
 
 def _give_up(client: redis.Redis, entries: list[tuple[str, Any]], error: str) -> None:

@@ -184,3 +184,31 @@ def test_a_candidate_model_is_compared_with_the_one_that_decided(client, auth, r
         b, a = flip["before"], flip["after"]
         assert (b["flagged"], b["risk_category"]) != (a["flagged"], a["risk_category"]) or b["action"] != a["action"]
     assert snapshot(rds, services["DATABASE_URL"]) == before
+
+
+def test_replay_tells_what_the_transformer_would_have_said_of_what_was_shed(client, auth, rds, settings):
+    """Screened while behind (shedding), replayed with the same model at leisure: --shed-only reports just
+    those events, with the transformer's reading of them, and the conversation around them still replays."""
+    from app.replay import render
+    from ml.screening import DEFAULT_MODEL, Screener
+
+    transformer = Screener.load(DEFAULT_MODEL)
+    lines = ["who wants to duo", "that was a great game", "you are such a noob lol", "gg ez",
+             "why would you even pick that hero", "report this guy", "uninstall the game you are trash", INSULT]
+    events = [make_event(30 + i, content=text, author_id=f"p{i}", user_id=f"q{i}") for i, text in enumerate(lines)]
+    assert client.post("/v1/events/ingest", json={"events": events}, headers=auth).status_code == 202
+    items = [{"event": json.loads(f["data"]), "received_at": int(f["received_at"])} for _, f in rds.xrange(streams.RAW)]
+    with session_scope() as db:
+        result = screen.screen_batch(items, screener=transformer, db=db, client=rds, settings=settings, shed_below=0.45)
+    screen.publish(rds, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
+    shed = {s.event["event_id"] for s in result.screened if "shed_under_load" in s.prediction["flags"]}
+    assert shed and len(shed) < len(lines)
+
+    everything, _ = replay(rds, transformer, settings)
+    assert everything.compared == len(lines) and everything.shed["decided"] == len(shed)
+    only, _ = replay(rds, transformer, settings, Window(shed_only=True))
+    assert only.compared == only.shed["decided"] == len(shed)
+    assert only.max_risk_change > 0  # the transformer's reading, not the n-gram model's again
+    assert {f["event_id"] for f in only.flipped} <= shed
+    assert all(f["shed_under_load"] for f in only.flipped)
+    assert f"{len(shed)} were decided while screening shed load" in render(only)

@@ -57,7 +57,7 @@ class Screener(Protocol):
     model_version: str
 
     def screen(self, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
-               ) -> Sequence[Screening]: ...
+               ) -> Sequence[Screening]: ...  # ml.screening's also takes shed_below (only passed when shedding)
 
 
 @dataclass(frozen=True)
@@ -115,11 +115,13 @@ def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tup
     return {(platform, event_id) for platform, event_id in rows}
 
 
-def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequence[Sequence[str]] | None = None
-          ) -> tuple[list[dict[str, Any]], list[Screening]]:
-    """Screen the events; ``contexts[i]`` are the messages before event i in its conversation."""
+def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequence[Sequence[str]] | None = None,
+          shed_below: float = 0.0) -> tuple[list[dict[str, Any]], list[Screening]]:
+    """Screen the events; ``contexts[i]`` are the messages before event i in its conversation.
+    ``shed_below`` > 0: screening is behind, the cascade clears more (see ``Settings.SCREENING_SHED_AFTER_MS``)."""
     started = time.perf_counter()
-    results = windows.screen_whole(screener, [e["content"] for e in events], contexts)  # long ones whole
+    options = {"shed_below": shed_below} if shed_below > 0 else {}
+    results = windows.screen_whole(screener, [e["content"] for e in events], contexts, **options)  # long ones whole
     per_event_ms = (time.perf_counter() - started) * 1000 / max(len(events), 1)
     predictions = [prediction_dict(e["event_id"], r, per_event_ms) for e, r in zip(events, results, strict=True)]
     for p in predictions:
@@ -170,8 +172,10 @@ def alert_rows(results: dict[str, SessionResult], platform_of: dict[str, str]) -
 
 
 def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbSession,
-                 client: redis.Redis, settings: Settings, params: SessionParams | None = None) -> BatchResult:
-    """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes."""
+                 client: redis.Redis, settings: Settings, params: SessionParams | None = None,
+                 shed_below: float = 0.0) -> BatchResult:
+    """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes.
+    ``shed_below``: the caller found screening behind (tasks/screen.py ``shed_setting``)."""
     settings = policy_store.effective(settings, client)  # the console's threshold, without a restart
     done = already_screened(db, [i["event"] for i in items])
     todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
@@ -192,7 +196,7 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     read_priors = standing.queue_priors(pipe, [(e["platform"], e["author_id"]) for e in events])
     replies = pipe.execute()
     contexts = read_turns(replies)
-    predictions, raw = score(screener, events, contexts)
+    predictions, raw = score(screener, events, contexts, shed_below)
     priors = read_priors(replies, client, db)
     params = params or SessionParams(ttl=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
                                      threshold=settings.SCREENING_THRESHOLD)

@@ -49,18 +49,19 @@ def windows(text: str, window_words: int = WINDOW_WORDS, overlap_words: int = OV
     return out or [text[:max_chars]]
 
 
-def screen_whole(screener: Any, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None
-                 ) -> list[Any]:
-    """``screener.screen`` for messages of any length: one call for every window of the batch."""
+def screen_whole(screener: Any, texts: Sequence[str], contexts: Sequence[Sequence[str]] | None = None,
+                 **options: Any) -> list[Any]:
+    """``screener.screen`` for messages of any length: one call for every window of the batch
+    (``options``, such as ``shed_below``, go to every call)."""
     if reads_tokens(screener):
         pieces = [windows(text) for text in texts]
     else:
         pieces = [windows(text, window_words=10**9) for text in texts]
     if all(len(p) == 1 for p in pieces):
-        return list(screener.screen(texts, contexts))
+        return list(screener.screen(texts, contexts, **options))
     flat = [w for p in pieces for w in p]
     flat_contexts = [contexts[i] for i, p in enumerate(pieces) for _ in p] if contexts is not None else None
-    results = list(screener.screen(flat, flat_contexts))
+    results = list(screener.screen(flat, flat_contexts, **options))
     out, at = [], 0
     for p in pieces:
         chunk, at = results[at:at + len(p)], at + len(p)

@@ -1,6 +1,6 @@
 """Choose the cascade's setting on the calibration split, and report what it costs.
 
-    python -m ml.training.cascade [--model minilm-v5] [--max-recall-loss 0.005]
+    python -m ml.training.cascade [--model minilm-v5] [--max-recall-loss 0.005] [--shed-recall-loss 0.02]
 
 The screener runs the n-gram model (ngram-v1, ~0.1 ms) on every message anyway, as a second
 opinion. With the cascade on, a message it scores under ``CASCADE_BELOW`` (calibrated risk), and on
@@ -19,6 +19,11 @@ the calibration split chose (0.1) it skipped the transformer on 17.7% of the hel
 messages and lost 7 of 923 abusive ones; ngram-v1 at 0.15 skips 18.7% and loses none. The
 transformer's own calibrated risk rarely falls under 0.1 even on plainly ordinary messages, so no
 gate that imitates it can clear much of the traffic without costing recall.
+
+The same replay chooses the shedding setting (``SCREENING_SHED_BELOW``, used only while screening is
+behind): the largest setting of the grid that costs at most ``shed_recall_loss`` of recall on the
+calibration split, false-positive rate no higher. Shedding trades a little recall for verdicts that
+stay near real time, so its budget is larger than the cascade's.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from ml.normalise import normalise
 from ml.training.datasets import BENIGN, Example
 
 THRESHOLD = 0.7
-GRID = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+GRID = (0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 BATCH = 256
 
 
@@ -116,6 +121,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--model", default=None)
     parser.add_argument("--max-recall-loss", type=float, default=0.005,
                         help="recall at the threshold the cascade may cost on the calibration split (absolute)")
+    parser.add_argument("--shed-recall-loss", type=float, default=0.02,
+                        help="recall the shedding setting may cost on the calibration split (absolute)")
     parser.add_argument("--limit", type=int, default=0,
                         help="screen at most this many messages per split (a quick look)")
     args = parser.parse_args(argv)
@@ -134,17 +141,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     table(calibration, (0.0, *GRID), "calibration split (chooses)")
     print(f"\nchosen: CASCADE_BELOW = {chosen} (largest setting losing at most {args.max_recall_loss} recall, "
           f"FPR no higher; shipped: {screening.CASCADE_BELOW})")
+    shed = choose(calibration, args.shed_recall_loss)
+    print(f"shedding: SCREENING_SHED_BELOW = {shed} (largest setting losing at most {args.shed_recall_loss} recall, "
+          "FPR no higher; app.config's default is what this printed when it was set)")
     heldout = screen_pair(screener, rows["heldout"], "held-out")
     table(heldout, (0.0, *GRID), "held-out split (not read to choose)")
-    print(f"\nheld-out, per source, at {chosen} against the transformer on everything:")
-    print(f"{'source':>12} {'skips':>6} {'recall':>13} {'FPR':>13}")
-    for source in sorted(set(heldout.source)):
-        mask = heldout.source == source
-        off, on = replay(heldout, 0.0, mask), replay(heldout, chosen, mask)
-        print(f"{source:>12} {on['cleared']:>6.3f} {off['recall']:>6.3f}->{on['recall']:.3f} "
-              f"{off['fpr']:>6.3f}->{on['fpr']:.3f}")
+    for setting, name in ((chosen, "the cascade"), (shed, "shedding")):
+        print(f"\nheld-out, per source, {name} at {setting} against the transformer on everything:")
+        print(f"{'source':>12} {'skips':>6} {'recall':>13} {'FPR':>13}")
+        for source in sorted(set(heldout.source)):
+            mask = heldout.source == source
+            off, on = replay(heldout, 0.0, mask), replay(heldout, setting, mask)
+            print(f"{source:>12} {on['cleared']:>6.3f} {off['recall']:>6.3f}->{on['recall']:.3f} "
+                  f"{off['fpr']:>6.3f}->{on['fpr']:.3f}")
     templated = screen_pair(screener, chat[:args.limit] if args.limit else chat, "templated chat")
-    table(templated, (0.0, chosen), "templated chat, held-out split (not read to choose)")
+    table(templated, (0.0, chosen, shed), "templated chat, held-out split (not read to choose)")
     if chosen > 0:
         check(screener, rows["heldout"][:500], heldout, chosen)
 

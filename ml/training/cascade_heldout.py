@@ -5,8 +5,9 @@
 For each real source, a fine-tuned model (the shipped v5 recipe) and an n-gram model (ngram-v1's
 recipe) are both trained without it (``ml.training.source_heldout``); the n-gram model is the
 fine-tuned one's companion, as ngram-v1 is minilm-v5's, and the source's rows are screened with the
-cascade off and at ``ml.screening.CASCADE_BELOW``. Prints, per source, the share that skipped the
-transformer and the source-held-out metrics both ways. About five minutes a source on two cores.
+cascade off and at ``ml.screening.CASCADE_BELOW`` (or at each ``--below``: the shedding setting,
+``SCREENING_SHED_BELOW``, is judged the same way). Prints, per source, the share that skipped the
+transformer and the source-held-out metrics each way. About five minutes a source on two fast cores.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from ml.training import source_heldout as heldout
 from ml.training.datasets import REAL_SOURCES, load_all
 
 
-def run_source(source: str, samples: int, max_test: int, seed: int) -> dict[str, dict[str, float]]:
+def run_source(source: str, samples: int, max_test: int, seed: int,
+               settings: Sequence[float] = (0.0, screening.CASCADE_BELOW)) -> dict[str, dict[str, float]]:
     from ml.training import train_finetune, train_ngram
 
     everything = load_all()
@@ -34,7 +36,7 @@ def run_source(source: str, samples: int, max_test: int, seed: int) -> dict[str,
     screener = heldout.minilm_fold(fold, "v5", samples, seed)
     screener.companion = heldout.ngram_fold(ngram)
     out = {}
-    for below in (0.0, screening.CASCADE_BELOW):
+    for below in settings:
         screener.cascade_below = below
         results = [r for start in range(0, len(fold.test), 256)
                    for r in screener.screen([row.text for row in fold.test[start:start + 256]],
@@ -54,9 +56,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=4000, help="fine-tuning draws per fold")
     parser.add_argument("--max-test", type=int, default=2000, help="rows of the held-out source screened")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--below", action="append", type=float,
+                        help=f"repeatable cascade setting to screen at; default 0 and {screening.CASCADE_BELOW}")
     args = parser.parse_args(argv)
     for source in args.source or REAL_SOURCES:
-        run_source(source, args.samples, args.max_test, args.seed)
+        run_source(source, args.samples, args.max_test, args.seed, args.below or (0.0, screening.CASCADE_BELOW))
 
 
 if __name__ == "__main__":

@@ -70,3 +70,49 @@ def test_a_bad_setting_says_what_to_do(monkeypatch: pytest.MonkeyPatch, value: s
     with pytest.raises(ValueError, match=r"SCREENING_CASCADE_BELOW") as error:
         cascade_below()
     assert says in str(error.value)
+
+
+# Shedding (screening behind): the worker asks for the cascade at SCREENING_SHED_BELOW for a batch.
+MIXED = [*ORDINARY, "you are such a noob lol", "gg ez", "why would you even pick that hero", "report this guy",
+         "i hope you lose every game", "uninstall the game you are trash", *THREATS]
+
+
+def test_shedding_clears_more_and_says_which_it_would_have_read(transformer: Screener) -> None:
+    shed_below = 0.45
+    texts = [screening.normalise(t) for t in MIXED]
+    companion_risk = transformer.companion.calibrate(transformer.companion.predict_proba(texts))
+    normal = transformer.screen(MIXED)
+    shed = transformer.screen(MIXED, shed_below=shed_below)
+    middle = (companion_risk >= screening.CASCADE_BELOW) & (companion_risk < shed_below)
+    assert middle.any() and (companion_risk >= shed_below).any(), f"the lines miss a setting: {companion_risk}"
+    for text, before, after, second, between in zip(MIXED, normal, shed, companion_risk, middle, strict=True):
+        if between and text not in THREATS:  # the transformer read it before; now the companion decides
+            assert "cascade_cleared" not in before.flags and before.embedding is not None, text
+            assert {"cascade_cleared", "shed_under_load"} <= set(after.flags) and after.embedding is None, text
+        elif second < screening.CASCADE_BELOW:  # cleared anyway: no shedding flag, same verdict
+            assert "shed_under_load" not in after.flags and after == before, text
+        else:  # suspect to the companion (or raised by a rule): still read by the transformer, same verdict
+            assert "cascade_cleared" not in after.flags and after == before, text
+    assert all("cascade_cleared" not in r.flags and r.risk_score >= 0.9 for r in shed[-len(THREATS):])
+
+
+def test_shedding_with_the_cascade_off_sheds_everything_under_the_setting(transformer: Screener) -> None:
+    kept, transformer.cascade_below = transformer.cascade_below, 0.0
+    try:
+        results = transformer.screen(ORDINARY, shed_below=0.45)
+    finally:
+        transformer.cascade_below = kept
+    assert any("shed_under_load" in r.flags for r in results)
+    assert all(("shed_under_load" in r.flags) == ("cascade_cleared" in r.flags) for r in results)
+
+
+def test_a_model_without_a_companion_ignores_shedding() -> None:
+    ngram = Screener.load("ngram-v1")
+    assert ngram.companion is None
+    assert ngram.screen(MIXED, shed_below=0.6) == ngram.screen(MIXED)
+
+
+def test_the_shedding_flag_is_about_the_model_never_severity() -> None:
+    from app.fallback import NOT_RULES
+
+    assert "shed_under_load" in screening.TRUST_FLAGS and "shed_under_load" in NOT_RULES
