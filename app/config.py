@@ -52,11 +52,12 @@ class Settings:
     SCREENING_BATCH_SIZE: int = 512  # at most per screen.batch (one model call, one transaction); ~0.5 s of work
     SCREENING_LINGER_MS: int = 8  # a batch waits this long after its oldest event was accepted, for more
     SCREENING_RECLAIM_IDLE_MS: int = 5_000  # an events:raw entry pending this long is claimed from its reader
-    # Shedding: a batch whose oldest event has waited longer than SCREENING_SHED_AFTER_MS (screening is
-    # behind: a raid, a slow CPU, a catch-up) is screened with the cascade at SCREENING_SHED_BELOW, so the
-    # transformer reads only what the n-gram model finds suspect and verdicts stay near real time; those it
-    # skipped for that reason are flagged shed_under_load and counted in safety_screen_shed. 0 = never shed.
-    SCREENING_SHED_AFTER_MS: int = 2_000
+    # Shedding, off unless set: a batch whose oldest event has waited longer than SCREENING_SHED_AFTER_MS
+    # (screening is behind: a raid, a slow CPU, a catch-up) is screened with the cascade at
+    # SCREENING_SHED_BELOW, so the transformer reads only what the n-gram model finds suspect; those it
+    # skipped for that reason are flagged shed_under_load and counted in safety_screen_shed. Off by default:
+    # end to end it cost 11 of 140 hostile lines flagged for 1.18x the throughput (README, "Behind its load").
+    SCREENING_SHED_AFTER_MS: int = 0
     SCREENING_SHED_BELOW: float = 0.3
 
     # Reasoning and actions (used by later stages; named here so there is one config object).

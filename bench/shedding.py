@@ -6,7 +6,7 @@ transformer skipped, and what that cost on the hostile lines.
 
 Each round starts the stack twice (``bench.ingest_latency.Stack``: gunicorn, two screening
 processes, embedded PostgreSQL and Redis when none is given), once with
-``SCREENING_SHED_AFTER_MS=0`` and once with the shipped setting, in alternating order, and sends
+``SCREENING_SHED_AFTER_MS=0`` (the default) and once with ``--after-ms`` (2,000), in alternating order, and sends
 the same paced single events (wrk, the held-out lines of ``bench.ingest_latency``: one in twenty
 abusive) for the same time. Without ``--rate`` the first stack measures what screening keeps up
 with (events as fast as wrk sends, screened per second) and the load is ``--overload`` times that.
@@ -55,8 +55,9 @@ def verdicts(stack: bench.Stack, run: str) -> list[dict]:
             return out
 
 
-def one_run(workdir: Path, shed: bool, rate: float | None, seconds: float, hostile: set[str]) -> dict:
-    settings = {} if shed else {"SCREENING_SHED_AFTER_MS": "0"}
+def one_run(workdir: Path, shed: bool, rate: float | None, seconds: float, hostile: set[str],
+            after_ms: int = 2_000) -> dict:
+    settings = {"SCREENING_SHED_AFTER_MS": str(after_ms if shed else 0)}
     with bench.Stack(workdir, 2, settings=settings) as stack:
         if rate is None:
             return {"capacity": bench.wrk_single(stack, seconds / 3, None)["screened_per_s"]}
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overload", type=float, default=1.5)
     parser.add_argument("--seconds", type=float, default=45)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--after-ms", type=int, default=2_000, help="SCREENING_SHED_AFTER_MS of the runs with shedding")
     args = parser.parse_args(argv)
     hostile = hostile_lines()
     rows: list[dict] = []
@@ -95,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                 label = "on " if shed else "off"
                 print(f"round {n + 1}/{args.rounds}, shedding {label}: {rate:.0f} events/s for {args.seconds:.0f} s",
                       flush=True)
-                rows.append(one_run(Path(tmp) / f"{n}-{label.strip()}", shed, rate, args.seconds, hostile))
+                rows.append(one_run(Path(tmp) / f"{n}-{label.strip()}", shed, rate, args.seconds, hostile,
+                                    args.after_ms))
                 print(f"    {rows[-1]}", flush=True)
     report(rows)
     out = ROOT / "bench" / "results"

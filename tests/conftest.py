@@ -95,8 +95,8 @@ def _migrate(database_url: str) -> None:
 
 @pytest.fixture
 def settings_map(services: dict[str, str]) -> dict[str, Any]:
-    # Never shed: a test's verdicts must not depend on how fast this machine screens (a cold worker on a
-    # slow CPU leaves events waiting seconds). Shedding has its own tests (tests/tasks/test_shedding.py).
+    # Never shed (the default, said here so a changed default cannot reach them): a test's verdicts must not
+    # depend on how fast this machine screens. Shedding has its own tests (tests/tasks/test_shedding.py).
     return {"DATABASE_URL": services["DATABASE_URL"], "REDIS_URL": services["REDIS_URL"],
             "API_KEYS": TEST_API_KEY, "SCREENING_SHED_AFTER_MS": "0"}
 
