@@ -45,12 +45,15 @@ THRESHOLD = 0.7
 CONFIDENT = 0.9
 RESULTS = Path("var/eval")
 MEAN_KEYS = ("precision", "recall", "fpr", "auc", "confident_fp", "auto_fp_share", "auto_recall", "to_review")
-# Recipes of the fine-tuned family, as the module settings of ml.training.train_finetune they set.
+# Recipes of the fine-tuned family, as the module settings of ml.training.train_finetune they set, and
+# how many of the base encoder's six layers they keep (``train_finetune --layers``, default six).
 RECIPES: dict[str, dict[str, Any]] = {
     "v4": {"SHARE": {"davidson": 0.12, "toxichat": 0.14, "diasafety": 0.12, "convabuse": 0.14, "synthetic": 0.48,
                      "convabuse_agent": 0.03}, "LABEL_SMOOTHING": 0.05},
     "v5": {},  # train_finetune's defaults
+    "v5-3layers": {"layers": 3},  # the v5 recipe on the first three layers: half the multiply-adds per token
 }
+LAYERS_KEY = "layers"
 
 
 @dataclass(frozen=True)
@@ -123,12 +126,13 @@ def minilm_fold(fold: Fold, recipe: str, samples: int, seed: int) -> Screener:
 
     from ml.training import train_finetune as tf
 
-    saved = {key: getattr(tf, key) for key in RECIPES[recipe]}
-    for key, value in RECIPES[recipe].items():
+    settings = {key: value for key, value in RECIPES[recipe].items() if key != LAYERS_KEY}
+    saved = {key: getattr(tf, key) for key in settings}
+    for key, value in settings.items():
         setattr(tf, key, value)
     try:
         torch.manual_seed(seed)
-        model = tf.build_model(6)
+        model = tf.build_model(RECIPES[recipe].get(LAYERS_KEY, 6))
         tf.train(model, tf._tokenizer(tf.TRAIN_TOKENS), fold.train, 1, samples, seed=seed)
         tokenizer = tf._tokenizer(tf.RUNTIME_TOKENS)
         probabilities, _ = tf.predict(model, tokenizer, [tf.model_input(row) for row in fold.calibration])

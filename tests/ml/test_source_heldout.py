@@ -35,3 +35,12 @@ def test_automatic_share_counts_only_what_the_model_was_sure_of():
     assert m["confident_fp"] == pytest.approx(1 / 3, abs=1e-3)  # "3" at 0.92
     assert m["auto_fp_share"] == pytest.approx(0.5)  # automatic: "1" (abusive) and "3" (not)
     assert m["auto_recall"] == pytest.approx(0.5) and m["to_review"] == pytest.approx(0.5)
+
+
+def test_every_recipe_sets_only_what_the_trainer_has_and_keeps_some_of_its_layers():
+    from ml.training import train_finetune
+    from ml.training.source_heldout import LAYERS_KEY, RECIPES
+
+    for name, recipe in RECIPES.items():
+        assert all(hasattr(train_finetune, key) for key in recipe if key != LAYERS_KEY), name
+        assert 1 <= recipe.get(LAYERS_KEY, 6) <= 6, name
