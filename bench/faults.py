@@ -544,9 +544,13 @@ def check(stack: Stack, case: str, accepted: set[str]) -> dict:
 
 
 # What a dependency case needs besides the common checks (after the settle phase).
+def _decided_without_store(r: dict) -> bool:
+    return r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0
+
+
 CASE_OK: dict[str, Callable[[dict], bool]] = {
-    "qdrant-down": lambda r: r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
-    "qdrant-hang": lambda r: r["without_precedents"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
+    "qdrant-down": _decided_without_store,
+    "qdrant-hang": _decided_without_store,
     "llm-down": lambda r: r["fallback_decisions"] > 0 and r["dead_lettered"] == 0 and r["undecided"] == 0,
     "platform-outage": lambda r: (r["sent_to_platform"] > 0 and r["failed_actions"] == 0 and r["pending_actions"] == 0
                                   and r["platform_never_got"] == 0),

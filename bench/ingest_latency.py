@@ -42,11 +42,11 @@ KEY = "bench-key"
 HOSTILE_SHARE = 1 / 20  # the issue's load: unique events, one in twenty hostile
 
 
-def traffic(n: int = 400, seed: int = 7) -> list[str]:
+def traffic(n: int = 400, seed: int = 7) -> tuple[list[str], set[str]]:
     """The messages the load cycles through: ``n`` lines of the held-out split (never trained on),
     one in twenty abusive, the rest ordinary, from the real sources and the templated chat alike,
     at most 280 characters (a chat line). A handful of repeated lines would flatter any cache and
-    any cascade; these are as varied as the data the model is judged on."""
+    any cascade; these are as varied as the data the model is judged on. Also returns the abusive ones."""
     import gzip
     import random
 
@@ -60,12 +60,13 @@ def traffic(n: int = 400, seed: int = 7) -> list[str]:
     n_hostile = round(n * HOSTILE_SHARE)
     ordinary = [text for text in ordinary if "]==]" not in text]  # the wrk script quotes with [==[ ]==]
     hostile = [text for text in hostile if "]==]" not in text]
-    picked = rng.sample(hostile, n_hostile) + rng.sample(ordinary, n - n_hostile)
+    abusive = rng.sample(hostile, n_hostile)
+    picked = abusive + rng.sample(ordinary, n - n_hostile)
     rng.shuffle(picked)
-    return picked
+    return picked, set(abusive)
 
 
-MESSAGES = traffic()
+MESSAGES, HOSTILE = traffic()
 
 
 class Stack:

@@ -20,7 +20,6 @@ with shedding off.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import sys
@@ -29,14 +28,8 @@ import time
 from pathlib import Path
 
 from bench import ingest_latency as bench
-from ml.training.datasets import BENIGN
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def hostile_lines() -> set[str]:
-    rows = (json.loads(line) for line in gzip.open(ROOT / "ml" / "data" / "splits" / "heldout.jsonl.gz", "rt"))
-    return {r["text"] for r in rows if r["label"] not in BENIGN} & set(bench.MESSAGES)
 
 
 def verdicts(stack: bench.Stack, run: str) -> list[dict]:
@@ -82,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--after-ms", type=int, default=2_000, help="SCREENING_SHED_AFTER_MS of the runs with shedding")
     args = parser.parse_args(argv)
-    hostile = hostile_lines()
+    hostile = bench.HOSTILE
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="safety-shed-") as tmp:
         Path(tmp).chmod(0o755)  # the embedded PostgreSQL runs as its own user and must reach its folder

@@ -48,7 +48,7 @@ def get_screener() -> screen.Screener:
 
 
 _serves_screening = False
-_state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0, "per_event_s": 0.002}
+_state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0, "per_event_s": 0.002, "shedding": False}
 BATCH_BUDGET_S = 0.5
 
 
@@ -240,7 +240,7 @@ def shed_setting(items: list[dict[str, Any]], after_ms: int, below: float, now_m
         return 0.0
     waited_ms = (time.time() * 1000 if now_ms is None else now_ms) - min(int(i["received_at"]) for i in items)
     shedding = waited_ms > after_ms
-    if shedding != _state.get("shedding", False):
+    if shedding != _state["shedding"]:
         _state["shedding"] = shedding
         if shedding:
             log.warning("screening is %.1f s behind (SCREENING_SHED_AFTER_MS=%d): the transformer reads only what "
