@@ -88,6 +88,10 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
     entries, claimed = take(client, batch_size, claim)
     if not entries:
         return 0
+    if len(entries) >= batch_size:
+        # More is waiting: wake the next reader now, not after this batch, so a backlog keeps every
+        # screening process busy (woken after, one batch would follow another on one process at a time).
+        wake(client)
     started = time.perf_counter()
     items, bad = decode(entries, claimed)
     if bad:
@@ -105,8 +109,6 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
                          countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
                          exc=exc) from exc
     _state["per_event_s"] = 0.7 * _state["per_event_s"] + 0.3 * (time.perf_counter() - started) / len(entries)
-    if len(entries) >= batch_size:
-        wake(client)  # more is waiting: keep a second reader going
     return done
 
 

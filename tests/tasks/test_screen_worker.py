@@ -24,14 +24,14 @@ HARASSMENT = "you are a worthless idiot, nobody wants you here, just kill yourse
 class Worker:
     """A real ``celery worker`` for one queue, in its own process group so a test can kill it outright."""
 
-    def __init__(self, env: dict[str, str], queue: str, log: Path) -> None:
-        self.env, self.queue, self.log = env, queue, log
+    def __init__(self, env: dict[str, str], queue: str, log: Path, concurrency: int = 1) -> None:
+        self.env, self.queue, self.log, self.concurrency = env, queue, log, concurrency
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Worker:
         cmd = [sys.executable, "-m", "celery", "-A", "tasks.celery_app", "worker", "-Q", self.queue,
-               "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO", "-n", f"{self.queue}-test@%h",
-               "--without-gossip", "--without-mingle", "--without-heartbeat"]
+               "--concurrency", str(self.concurrency), "--pool", "prefork", "--loglevel", "INFO",
+               "-n", f"{self.queue}-test@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"]
         with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
@@ -238,6 +238,48 @@ def test_screening_batches_show_in_task_events_with_their_counts(client, auth, r
         receiver.should_stop = True
     names = {e.get("name") for e in seen if e["type"] == "task-received"}
     assert names == {"screen.batch"}
+
+
+@pytest.mark.timeout(180)
+def test_a_backlog_keeps_every_screening_process_busy(client, auth, rds, worker_env, tmp_path):
+    """A reader that takes a full batch wakes the next one before it screens, so two processes screen a
+    backlog side by side (woken after its batch, one batch followed another on one process at a time)."""
+    import threading
+
+    from tasks.celery_app import app as celery
+    from tasks.celery_app import wake_screening
+
+    n_events = 40 * 16
+    events = [make_event(n, author_id=f"a{n % 7}", content=f"message {n}: anyone up for another round?")
+              for n in range(n_events)]
+    started: dict[str, float] = {}  # task id -> start
+    spans: list[tuple[float, float]] = []  # (start, end) of each batch
+    with celery.connection_for_read() as conn:
+        receiver = celery.events.Receiver(conn, handlers={
+            "task-started": lambda e: started.__setitem__(e["uuid"], e["timestamp"]),
+            "task-succeeded": lambda e: spans.append((started[e["uuid"]], e["timestamp"]))})
+        thread = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
+                                  daemon=True)
+        thread.start()
+        time.sleep(1.0)  # the receiver's queue is bound before the first task runs
+        worker = Worker(worker_env | {"SCREENING_BATCH_SIZE": "16"}, "screening", tmp_path / "worker.log",
+                        concurrency=2).start()
+        try:
+            wait_for(lambda: "ready." in worker.log.read_text(errors="replace"), what="the worker ready")
+            time.sleep(2.0)  # both pool processes have loaded the model
+            rds.set("screen:wake", "1", px=60_000)  # the whole backlog in first, then one wake (as after an outage)
+            for first in range(0, n_events, 160):
+                assert client.post("/v1/events/ingest", json={"events": events[first:first + 160]},
+                                   headers=auth).status_code == 202
+            rds.delete("screen:wake")
+            wake_screening()
+            wait_for(lambda: rds.xlen(streams.SCREENED) == n_events, timeout_s=120, what="the backlog screened")
+            wait_for(lambda: drained(rds), what="the backlog acknowledged")
+        finally:
+            receiver.should_stop = True
+            worker.stop()
+    overlapping = [(a, b) for a in spans for b in spans if a[0] < b[0] < a[1]]  # b started while a ran
+    assert len(spans) >= 40 and overlapping, f"no two batches ran at once: {sorted(spans)}"
 
 
 def test_a_bad_event_goes_to_the_dead_letter_stream_and_its_batch_is_screened(client, auth, rds, settings,
