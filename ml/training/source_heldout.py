@@ -52,8 +52,12 @@ RECIPES: dict[str, dict[str, Any]] = {
                      "convabuse_agent": 0.03}, "LABEL_SMOOTHING": 0.05},
     "v5": {},  # train_finetune's defaults
     "v5-3layers": {"layers": 3},  # the v5 recipe on the first three layers: half the multiply-adds per token
+    # ... taught by the fold's own six-layer v5 model (trained without the held-out source too)
+    "v5-3layers-distilled": {"layers": 3, "teacher": "v5"},
 }
 LAYERS_KEY = "layers"
+TEACHER_KEY = "teacher"  # a recipe whose fold model teaches this one (train_finetune.train(teacher=...))
+_trained: dict[tuple[str, str, int, int], Any] = {}  # (source, recipe, samples, seed) -> torch model of this run
 
 
 @dataclass(frozen=True)
@@ -126,14 +130,21 @@ def minilm_fold(fold: Fold, recipe: str, samples: int, seed: int) -> Screener:
 
     from ml.training import train_finetune as tf
 
-    settings = {key: value for key, value in RECIPES[recipe].items() if key != LAYERS_KEY}
+    teacher = None
+    if TEACHER_KEY in RECIPES[recipe]:
+        teacher_recipe = RECIPES[recipe][TEACHER_KEY]
+        if (fold.source, teacher_recipe, samples, seed) not in _trained:
+            minilm_fold(fold, teacher_recipe, samples, seed)
+        teacher = _trained[(fold.source, teacher_recipe, samples, seed)]
+    settings = {key: value for key, value in RECIPES[recipe].items() if key not in (LAYERS_KEY, TEACHER_KEY)}
     saved = {key: getattr(tf, key) for key in settings}
     for key, value in settings.items():
         setattr(tf, key, value)
     try:
         torch.manual_seed(seed)
         model = tf.build_model(RECIPES[recipe].get(LAYERS_KEY, 6))
-        tf.train(model, tf._tokenizer(tf.TRAIN_TOKENS), fold.train, 1, samples, seed=seed)
+        tf.train(model, tf._tokenizer(tf.TRAIN_TOKENS), fold.train, 1, samples, seed=seed, teacher=teacher)
+        _trained[(fold.source, recipe, samples, seed)] = model
         tokenizer = tf._tokenizer(tf.RUNTIME_TOKENS)
         probabilities, _ = tf.predict(model, tokenizer, [tf.model_input(row) for row in fold.calibration])
         calibration = tf.fit_calibration(probabilities, fold.calibration)

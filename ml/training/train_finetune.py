@@ -105,6 +105,10 @@ _PERSON = re.compile(r"\b(my|our|this|that|the|a|an|these|those|some|your|his|he
 # labels a reply "offensive" when it agrees with an offensive turn ("so true", "well said"): read
 # alone, those labels teach that agreeing is abusive; read with the turn, they teach what they mean.
 CONTEXT_RATE = 0.7
+# Distillation (train(..., teacher=...)): the share of the loss that follows the teacher, and how far
+# both distributions are softened before they are compared.
+DISTILL_WEIGHT = 0.5
+DISTILL_TEMPERATURE = 2.0
 # A message with no turn before it borrows one at this rate: a real earlier turn from another
 # conversation, hostile or not, with the message's own label. It teaches that a hostile turn
 # before does not make a reply hostile (nor a friendly one launder abuse), which a model that
@@ -351,7 +355,11 @@ def _batches(texts: Sequence[str | tuple[str, str]], order: Sequence[int], token
 
 def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samples: int,
           identity_rate: float = IDENTITY_RATE, borrow_rate: float = BORROW_RATE,
-          borrow_from: str = "any", seed: int = SEED) -> None:
+          borrow_from: str = "any", seed: int = SEED, teacher: Any = None) -> None:
+    """Fine-tune ``model`` on draws from ``rows``. With a ``teacher`` (a trained model of this family),
+    the loss is also pulled towards the teacher's softened probabilities on the same augmented input
+    (knowledge distillation: DISTILL_WEIGHT of the loss, at DISTILL_TEMPERATURE), so a smaller model
+    learns how sure the larger one is, not only the labels."""
     import torch
 
     rng = random.Random(seed)
@@ -386,6 +394,8 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
             logits, _ = model(ids.to(device), mask.to(device))
             target = labels[[drawn[i] for i in members]].to(device)
             loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=LABEL_SMOOTHING)
+            if teacher is not None:
+                loss = (1 - DISTILL_WEIGHT) * loss + DISTILL_WEIGHT * _distillation_loss(teacher, logits, ids, mask)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimiser.step()
@@ -400,6 +410,19 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
                 _progress(f"epoch {epoch + 1}/{epochs} step {step}/{steps} loss {running:.3f} "
                           f"elapsed {elapsed / 60:.1f} min, eta {eta / 60:.1f} min")
     model.eval()
+
+
+def _distillation_loss(teacher: Any, logits: Any, ids: Any, mask: Any) -> Any:
+    """KL divergence from the teacher's probabilities to the student's, both softened by the
+    temperature (scaled by its square, so the gradient keeps the size of the label loss's)."""
+    import torch
+
+    teacher.eval()
+    with torch.no_grad():
+        taught, _ = teacher(ids.to(logits.device), mask.to(logits.device))
+    t = DISTILL_TEMPERATURE
+    return torch.nn.functional.kl_div(torch.log_softmax(logits / t, dim=1), torch.softmax(taught / t, dim=1),
+                                      reduction="batchmean") * t * t
 
 
 def _device() -> Any:

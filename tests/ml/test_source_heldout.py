@@ -39,8 +39,9 @@ def test_automatic_share_counts_only_what_the_model_was_sure_of():
 
 def test_every_recipe_sets_only_what_the_trainer_has_and_keeps_some_of_its_layers():
     from ml.training import train_finetune
-    from ml.training.source_heldout import LAYERS_KEY, RECIPES
+    from ml.training.source_heldout import LAYERS_KEY, RECIPES, TEACHER_KEY
 
     for name, recipe in RECIPES.items():
-        assert all(hasattr(train_finetune, key) for key in recipe if key != LAYERS_KEY), name
+        assert all(hasattr(train_finetune, key) for key in recipe if key not in (LAYERS_KEY, TEACHER_KEY)), name
         assert 1 <= recipe.get(LAYERS_KEY, 6) <= 6, name
+        assert recipe.get(TEACHER_KEY, "v5") in RECIPES and TEACHER_KEY not in RECIPES[recipe.get(TEACHER_KEY, "v5")]
