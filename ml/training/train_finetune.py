@@ -383,6 +383,8 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
         optimiser, lambda step: min((step + 1) / warmup, max(0.0, (steps - step) / max(1, steps - warmup))))
     _progress(f"fine-tuning: {epochs} epoch(s) x {samples} draws from {len(rows)} messages, {steps} steps")
     model.train()
+    if teacher is not None:
+        teacher.to(device).eval()  # no dropout: the same input always gets the same soft labels
     step, started, running = 0, time.perf_counter(), 0.0
     for epoch in range(epochs):
         drawn = np_rng.choice(len(rows), size=samples, replace=True, p=probabilities).tolist()
@@ -391,7 +393,8 @@ def train(model: Any, tokenizer: Any, rows: Sequence[Example], epochs: int, samp
         batches = _batches(texts, local, tokenizer)
         rng.shuffle(batches)
         for members, ids, mask in batches:
-            logits, _ = model(ids.to(device), mask.to(device))
+            ids, mask = ids.to(device), mask.to(device)
+            logits, _ = model(ids, mask)
             target = labels[[drawn[i] for i in members]].to(device)
             loss = torch.nn.functional.cross_entropy(logits, target, label_smoothing=LABEL_SMOOTHING)
             if teacher is not None:
@@ -417,9 +420,8 @@ def _distillation_loss(teacher: Any, logits: Any, ids: Any, mask: Any) -> Any:
     temperature (scaled by its square, so the gradient keeps the size of the label loss's)."""
     import torch
 
-    teacher.eval()
     with torch.no_grad():
-        taught, _ = teacher(ids.to(logits.device), mask.to(logits.device))
+        taught, _ = teacher(ids, mask)
     t = DISTILL_TEMPERATURE
     return torch.nn.functional.kl_div(torch.log_softmax(logits / t, dim=1), torch.softmax(taught / t, dim=1),
                                       reduction="batchmean") * t * t

@@ -44,4 +44,5 @@ def test_every_recipe_sets_only_what_the_trainer_has_and_keeps_some_of_its_layer
     for name, recipe in RECIPES.items():
         assert all(hasattr(train_finetune, key) for key in recipe if key not in (LAYERS_KEY, TEACHER_KEY)), name
         assert 1 <= recipe.get(LAYERS_KEY, 6) <= 6, name
-        assert recipe.get(TEACHER_KEY, "v5") in RECIPES and TEACHER_KEY not in RECIPES[recipe.get(TEACHER_KEY, "v5")]
+        teacher = recipe.get(TEACHER_KEY, "v5")
+        assert teacher in RECIPES and TEACHER_KEY not in RECIPES[teacher], name

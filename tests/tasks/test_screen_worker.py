@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -79,6 +81,23 @@ def wait_for(predicate, timeout_s: float = 30.0, what: str = "condition"):  # ty
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextlib.contextmanager
+def task_events(handlers: dict) -> Iterator[None]:
+    """Celery task events (what Flower reads) passed to ``handlers`` by type while the block runs."""
+    from tasks.celery_app import app as celery
+
+    with celery.connection_for_read() as conn:
+        receiver = celery.events.Receiver(conn, handlers=handlers)
+        thread = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
+                                  daemon=True)
+        thread.start()
+        time.sleep(1.0)  # the receiver's queue is bound before the first task runs
+        try:
+            yield
+        finally:
+            receiver.should_stop = True
 
 
 def status_of(client, auth, event_id: str) -> str | None:  # type: ignore[no-untyped-def]
@@ -218,24 +237,13 @@ def test_an_event_committed_but_never_mirrored_is_mirrored_once_by_its_claimer(c
 
 def test_screening_batches_show_in_task_events_with_their_counts(client, auth, rds, settings, screening_worker):
     """What Flower reads: a task-succeeded event per screen.batch, its result the events screened."""
-    import threading
-
-    from tasks.celery_app import app as celery
-
     seen: list[dict] = []
-    with celery.connection_for_read() as conn:
-        receiver = celery.events.Receiver(conn, handlers={"task-succeeded": seen.append,
-                                                          "task-received": seen.append})
-        thread = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
-                                  daemon=True)
-        thread.start()
-        time.sleep(1.0)  # the receiver's queue is bound before the first task runs
+    with task_events({"task-succeeded": seen.append, "task-received": seen.append}):
         events = [make_event(n, author_id=f"a{n}") for n in range(3)]
         client.post("/v1/events/ingest", json={"events": events}, headers=auth)
         wait_for(lambda: rds.xlen(streams.SCREENED) == 3, what="the batch screened")
         wait_for(lambda: sum(int(e.get("result") or 0) for e in seen if e["type"] == "task-succeeded") >= 3,
                  what="task-succeeded events counting 3 events")
-        receiver.should_stop = True
     names = {e.get("name") for e in seen if e["type"] == "task-received"}
     assert names == {"screen.batch"}
 
@@ -244,9 +252,6 @@ def test_screening_batches_show_in_task_events_with_their_counts(client, auth, r
 def test_a_backlog_keeps_every_screening_process_busy(client, auth, rds, worker_env, tmp_path):
     """A reader that takes a full batch wakes the next one before it screens, so two processes screen a
     backlog side by side (woken after its batch, one batch followed another on one process at a time)."""
-    import threading
-
-    from tasks.celery_app import app as celery
     from tasks.celery_app import wake_screening
 
     n_events = 40 * 16
@@ -254,14 +259,8 @@ def test_a_backlog_keeps_every_screening_process_busy(client, auth, rds, worker_
               for n in range(n_events)]
     started: dict[str, float] = {}  # task id -> start
     spans: list[tuple[float, float]] = []  # (start, end) of each batch
-    with celery.connection_for_read() as conn:
-        receiver = celery.events.Receiver(conn, handlers={
-            "task-started": lambda e: started.__setitem__(e["uuid"], e["timestamp"]),
-            "task-succeeded": lambda e: spans.append((started[e["uuid"]], e["timestamp"]))})
-        thread = threading.Thread(target=lambda: receiver.capture(limit=None, timeout=None, wakeup=False),
-                                  daemon=True)
-        thread.start()
-        time.sleep(1.0)  # the receiver's queue is bound before the first task runs
+    with task_events({"task-started": lambda e: started.__setitem__(e["uuid"], e["timestamp"]),
+                      "task-succeeded": lambda e: spans.append((started[e["uuid"]], e["timestamp"]))}):
         worker = Worker(worker_env | {"SCREENING_BATCH_SIZE": "16"}, "screening", tmp_path / "worker.log",
                         concurrency=2).start()
         try:
@@ -276,7 +275,6 @@ def test_a_backlog_keeps_every_screening_process_busy(client, auth, rds, worker_
             wait_for(lambda: rds.xlen(streams.SCREENED) == n_events, timeout_s=120, what="the backlog screened")
             wait_for(lambda: drained(rds), what="the backlog acknowledged")
         finally:
-            receiver.should_stop = True
             worker.stop()
     overlapping = [(a, b) for a in spans for b in spans if a[0] < b[0] < a[1]]  # b started while a ran
     assert len(spans) >= 40 and overlapping, f"no two batches ran at once: {sorted(spans)}"
