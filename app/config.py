@@ -50,7 +50,9 @@ class Settings:
     SCREENING_MODEL: str = "minilm-v5"
     SCREENING_THRESHOLD: float = 0.7
     SCREENING_BATCH_SIZE: int = 512  # at most per screen.batch (one model call, one transaction); ~0.5 s of work
-    SCREENING_LINGER_MS: int = 8  # a batch waits this long after its oldest event was accepted, for more
+    # A batch may wait this long after its oldest event was accepted, for more. 0: a reader waiting on the
+    # stream screens what it finds at once, and batches grow by themselves while readers are busy.
+    SCREENING_LINGER_MS: int = 0
     SCREENING_RECLAIM_IDLE_MS: int = 5_000  # an events:raw entry pending this long is claimed from its reader
     # Shedding, off unless set: a batch whose oldest event has waited longer than SCREENING_SHED_AFTER_MS
     # (screening is behind: a raid, a slow CPU, a catch-up) is screened with the cascade at

@@ -377,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_RATE", "100")))
     parser.add_argument("--seconds", type=float, default=float(os.environ.get("BENCH_SECONDS", "30")))
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--batch-seconds", type=float, default=None, help="default: half of --seconds")
+    parser.add_argument("--batch-seconds", type=float, default=None,
+                        help="default: half of --seconds; 0 leaves the batch phase out")
     parser.add_argument("--screening-concurrency", type=int, default=2)
     parser.add_argument("--screening-prefetch", type=int, default=1,
                         help="32 for a tree whose screening worker groups Celery messages (celery-batches)")
-    parser.add_argument("--max-single", action="store_true", default=shutil.which("wrk") is not None,
+    parser.add_argument("--max-single", action=argparse.BooleanOptionalAction, default=shutil.which("wrk") is not None,
                         help="also single events as fast as wrk sends them (default: when wrk is installed)")
     parser.add_argument("--root", type=Path, default=ROOT, help="start web and workers from this checkout")
     parser.add_argument("--label", default="", help="a name for this tree in the results file")
@@ -415,7 +416,9 @@ def run_all(workdir: Path, args: argparse.Namespace) -> dict[str, list[dict]]:
                 print(f"run {run}/{args.runs}: single events as fast as wrk sends, {args.seconds:.0f} s", flush=True)
                 results["max_single"].append(wrk_single(stack, args.seconds, None))
                 print(f"    {summary(results['max_single'][-1])}", flush=True)
-            batch_s = args.batch_seconds or args.seconds / 2
+            batch_s = args.seconds / 2 if args.batch_seconds is None else args.batch_seconds
+            if not batch_s:
+                continue
             print(f"run {run}/{args.runs}: batches of {args.batch}, as fast as accepted, {batch_s:.0f} s", flush=True)
             results["batch"].append(batch_throughput(stack, args.batch, batch_s))
             print(f"    {results['batch'][-1]}", flush=True)
@@ -440,8 +443,10 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace) -> None:
     if fastest:
         print(f"single events as fast as wrk sends: accepted {med(fastest, 'accepted_per_s'):.0f} events/s, "
               f"screened {med(fastest, 'screened_per_s'):.0f} events/s, p99 {med(fastest, 'p99_ms'):.0f} ms")
-    print(f"batches of {args.batch}: accepted {med(batch, 'accepted_per_s'):.0f} events/s, "
-          f"screened {med(batch, 'screened_per_s'):.0f} events/s, p99 {med(batch, 'p99_ms'):.0f} ms (median of runs)")
+    if batch:
+        print(f"batches of {args.batch}: accepted {med(batch, 'accepted_per_s'):.0f} events/s, "
+              f"screened {med(batch, 'screened_per_s'):.0f} events/s, p99 {med(batch, 'p99_ms'):.0f} ms "
+              "(median of runs)")
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"ingest_latency-{args.label or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}.json"

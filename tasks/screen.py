@@ -1,12 +1,13 @@
 """``screen.batch``: read a batch from the ``events:raw`` consumer group, screen it, acknowledge it.
 
 The stream is the screening queue; a ``screen.batch`` message only wakes a reader (the web sends
-one when none is queued, beat sends one every second as a keepalive). One task is one batch: one
-model call and one transaction, so Flower counts batches and shows each one's events as its
-result, and a failure or retry shows there as that batch's. Entries stay in the group's pending
-list until the call that mirrors them into ``events:screened`` acknowledges them; a reader killed
-mid-batch leaves them pending and the next task on any process claims them once they have been
-idle ``SCREENING_RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays those events by seconds, not a sweep.
+one when none is queued, beat sends one every second as a keepalive). A woken reader takes batches
+(each one model call and one transaction) for as long as events keep coming, up to READ_ON_S; Flower
+shows each task with the events it screened as its result, and a failure or retry as that task's.
+Entries stay in the group's pending list until the call that mirrors them into ``events:screened``
+acknowledges them; a reader killed mid-batch leaves them pending and the next task on any process
+claims them once they have been idle ``SCREENING_RECLAIM_IDLE_MS`` (XAUTOCLAIM), so a crash delays
+those events by seconds, not a sweep.
 A batch whose oldest event has waited past ``SCREENING_SHED_AFTER_MS`` is screened with the cascade
 at ``SCREENING_SHED_BELOW`` (``shed_setting``): while screening is behind, the transformer reads only
 what the n-gram model finds suspect.
@@ -50,6 +51,11 @@ def get_screener() -> screen.Screener:
 _serves_screening = False
 _state: dict[str, Any] = {"consumer": None, "reclaimed_at": 0.0, "per_event_s": 0.002, "shedding": False}
 BATCH_BUDGET_S = 0.5
+# A reader goes on taking batches while events keep coming, for up to READ_ON_S, waiting up to
+# READ_IDLE_MS for the next one: under steady traffic a new event finds a reader already waiting on
+# the stream instead of costing a Celery message on each side and a trip through the broker.
+READ_ON_S = 2.0
+READ_IDLE_MS = 100
 
 
 @celeryd_after_setup.connect
@@ -79,37 +85,41 @@ def consumer_name() -> str:
 
 @app.task(name="screen.batch", bind=True, acks_late=False, max_retries=None)
 def screen_batch(self: Any, claim: list[str] | None = None) -> int:
-    """Returns the number of events this batch screened and mirrored (Flower shows it)."""
+    """Returns the number of events this reader screened and mirrored (Flower shows it)."""
     settings, client = get_settings(), get_redis()
     client.delete(WAKE_KEY)  # from here on, a new event wakes another task
     # A message from before the consumer group carried events, not ids: they are in events:raw too.
     claim = [c for c in claim or [] if isinstance(c, str)]
-    batch_size = batch_limit(settings.SCREENING_BATCH_SIZE)
-    entries, claimed = take(client, batch_size, claim)
-    if not entries:
-        return 0
-    if len(entries) >= batch_size:
-        # More is waiting: wake the next reader now, not after this batch, so a backlog keeps every
-        # screening process busy (woken after, one batch would follow another on one process at a time).
-        wake(client)
-    started = time.perf_counter()
-    items, bad = decode(entries, claimed)
-    if bad:
-        _give_up(client, bad, "undecodable events:raw entry")
-    try:
-        done = screen_items(client, items)
-    except TRANSIENT as exc:
-        # Left pending: this retry claims them back (any reader would after RECLAIM_IDLE_MS).
-        ids = [i["stream_id"] for i in items]
-        _not_poison(client, ids)
-        metrics.SCREEN_RETRIES.inc()
-        log.warning("screen.batch: %s; %d events stay pending, retry %d", type(exc).__name__, len(items),
-                    self.request.retries + 1)
-        raise self.retry(kwargs={"claim": ids},
-                         countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
-                         exc=exc) from exc
-    _state["per_event_s"] = 0.7 * _state["per_event_s"] + 0.3 * (time.perf_counter() - started) / len(entries)
-    return done
+    done, until = 0, time.monotonic() + READ_ON_S
+    while True:
+        batch_size = batch_limit(settings.SCREENING_BATCH_SIZE)
+        entries, claimed = take(client, batch_size, claim, block_ms=0 if claim else READ_IDLE_MS)
+        claim = []
+        if not entries:
+            return done
+        if len(entries) >= batch_size:
+            # More is waiting: wake the next reader now, not after this batch, so a backlog keeps every
+            # screening process busy (woken after, one batch would follow another on one process at a time).
+            wake(client)
+        started = time.perf_counter()
+        items, bad = decode(entries, claimed)
+        if bad:
+            _give_up(client, bad, "undecodable events:raw entry")
+        try:
+            done += screen_items(client, items)
+        except TRANSIENT as exc:
+            # Left pending: this retry claims them back (any reader would after RECLAIM_IDLE_MS).
+            ids = [i["stream_id"] for i in items]
+            _not_poison(client, ids)
+            metrics.SCREEN_RETRIES.inc()
+            log.warning("screen.batch: %s; %d events stay pending, retry %d", type(exc).__name__, len(items),
+                        self.request.retries + 1)
+            raise self.retry(kwargs={"claim": ids},
+                             countdown=min(10.0, 0.5 * 2 ** self.request.retries) + random.random() / 2,
+                             exc=exc) from exc
+        _state["per_event_s"] = 0.7 * _state["per_event_s"] + 0.3 * (time.perf_counter() - started) / len(entries)
+        if time.monotonic() >= until:
+            return done
 
 
 def batch_limit(most: int) -> int:
@@ -119,9 +129,10 @@ def batch_limit(most: int) -> int:
     return max(16, min(most, int(BATCH_BUDGET_S / max(_state["per_event_s"], 1e-5))))
 
 
-def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list[tuple[str, dict]], bool]:
-    """The batch: entries a retry names, else entries dead readers held, else new entries (waiting
-    up to LINGER_MS after the oldest was accepted, for more)."""
+def take(client: redis.Redis, count: int, claim: list[str] | None,
+         block_ms: int = 0) -> tuple[list[tuple[str, dict]], bool]:
+    """The batch: entries a retry names, else entries dead readers held, else new entries (waiting up
+    to ``block_ms`` for the first, then up to LINGER_MS after the oldest was accepted, for more)."""
     me = consumer_name()
     if claim:
         return _claim(client, me, claim), True
@@ -133,7 +144,7 @@ def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list
             metrics.SCREEN_RECLAIMED.inc(len(reclaimed))
             wake(client)  # new entries are waiting behind these
             return reclaimed, True
-    entries = _read(client, me, count)
+    entries = _read(client, me, count, block_ms)
     if entries and len(entries) < count:
         # Wait for more while the oldest in hand is younger than the linger: bigger batches, little latency.
         oldest_ms = int(entries[0][1].get("received_at", 0))
@@ -144,9 +155,10 @@ def take(client: redis.Redis, count: int, claim: list[str] | None) -> tuple[list
     return entries, False
 
 
-def _read(client: redis.Redis, me: str, count: int) -> list[tuple[str, dict]]:
+def _read(client: redis.Redis, me: str, count: int, block_ms: int = 0) -> list[tuple[str, dict]]:
     try:
-        reply = client.xreadgroup(streams.SCREENING_GROUP, me, {streams.RAW: ">"}, count=count)
+        reply = client.xreadgroup(streams.SCREENING_GROUP, me, {streams.RAW: ">"}, count=count,
+                                  block=block_ms or None)
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
