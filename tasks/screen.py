@@ -93,7 +93,7 @@ def screen_batch(self: Any, claim: list[str] | None = None) -> int:
     done, until = 0, time.monotonic() + READ_ON_S
     while True:
         batch_size = batch_limit(settings.SCREENING_BATCH_SIZE)
-        entries, claimed = take(client, batch_size, claim, block_ms=0 if claim else READ_IDLE_MS)
+        entries, claimed = take(client, batch_size, claim, block_ms=READ_IDLE_MS)  # a retry's claim never waits
         claim = []
         if not entries:
             return done

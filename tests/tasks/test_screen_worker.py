@@ -39,6 +39,9 @@ class Worker:
                                          start_new_session=True)
         return self
 
+    def wait_ready(self) -> None:
+        wait_for(lambda: "ready." in self.log.read_text(errors="replace"), what="the worker ready")
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -258,13 +261,13 @@ def test_a_backlog_keeps_every_screening_process_busy(client, auth, rds, worker_
     events = [make_event(n, author_id=f"a{n % 7}", content=f"message {n}: anyone up for another round?")
               for n in range(n_events)]
     started: dict[str, float] = {}  # task id -> start
-    spans: list[tuple[float, float]] = []  # (start, end) of each batch
+    spans: list[tuple[float, float]] = []  # (start, end) of each reader's run
     with task_events({"task-started": lambda e: started.__setitem__(e["uuid"], e["timestamp"]),
                       "task-succeeded": lambda e: spans.append((started[e["uuid"]], e["timestamp"]))}):
         worker = Worker(worker_env | {"SCREENING_BATCH_SIZE": "16"}, "screening", tmp_path / "worker.log",
                         concurrency=2).start()
         try:
-            wait_for(lambda: "ready." in worker.log.read_text(errors="replace"), what="the worker ready")
+            worker.wait_ready()
             time.sleep(2.0)  # both pool processes have loaded the model
             rds.set("screen:wake", "1", px=60_000)  # the whole backlog in first, then one wake (as after an outage)
             for first in range(0, n_events, 160):
@@ -285,7 +288,7 @@ def test_a_reader_waits_on_the_stream_for_steady_traffic(client, auth, rds, scre
     """Events arriving every 20 ms are taken by a reader already waiting on the stream: a handful of
     screen.batch tasks screen all of them, not one Celery message (and one broker trip) per batch."""
     received: list[dict] = []
-    wait_for(lambda: "ready." in screening_worker.log.read_text(errors="replace"), what="the worker ready")
+    screening_worker.wait_ready()
     with task_events({"task-received": received.append}):
         for n in range(60):
             assert client.post("/v1/events/ingest", json=make_event(n, author_id=f"a{n % 5}"),
