@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, Text, bindparam, cast, create_engine, func
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from app.config import get_settings
 
@@ -49,3 +51,19 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def key_table(name: str, *columns: str) -> TableValuedAlias:
+    """``unnest(:name_a::text[], :name_b::text[]) AS name(a, b)``: a list of composite keys as a table,
+    to join on (values from ``key_values``). ``tuple_(a, b).in_(keys)`` reads the same, but PostgreSQL
+    turns it into ``a = x AND (b = y OR b = z ...)``, and while its statistics lag the table (a fresh
+    install before autovacuum's first pass) it was seen answering that by reading every row with
+    that platform; a join probes the composite index once per key, and costs less even when analysed
+    (32 keys: 0.35 ms against 0.77)."""
+    arrays = [cast(bindparam(f"{name}_{column}"), ARRAY(Text)) for column in columns]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+
+
+def key_values(name: str, columns: Sequence[str], keys: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """The parameters of ``key_table(name, *columns)`` holding ``keys``."""
+    return {f"{name}_{column}": [str(key[i]) for key in keys] for i, column in enumerate(columns)}

@@ -765,36 +765,59 @@ def turns_key(session_id: str) -> str:
     return f"session:{session_id}:turns"
 
 
+# Log a batch's messages in their conversations, then find for each the turn it answers (see
+# queue_turns). KEYS: one turns key per message; ARGV: ttl, kept, then per message its time, its
+# member (JSON [event_id, author, target, text]), its author and whom it addresses ('' for no one).
+# One reply: per message the text it answers, '' for none. Decoding the earlier turns here, and
+# stopping at the first that matches, spares the caller one reply per stored turn.
+TURNS_LUA = r"""
+local ttl, kept = ARGV[1], tonumber(ARGV[2])
+for i, key in ipairs(KEYS) do
+  local b = 2 + (i - 1) * 4
+  redis.call('ZADD', key, ARGV[b + 1], ARGV[b + 2])
+  redis.call('ZREMRANGEBYRANK', key, 0, -(kept + 1))
+  redis.call('EXPIRE', key, ttl)
+end
+local out = {}
+for i, key in ipairs(KEYS) do
+  local b = 2 + (i - 1) * 4
+  local author, target = ARGV[b + 3], ARGV[b + 4]
+  local found = ''
+  for _, member in ipairs(redis.call('ZREVRANGEBYSCORE', key, '(' .. ARGV[b + 1], '-inf')) do
+    local t = cjson.decode(member)
+    if t[2] ~= author and ((target ~= '' and t[2] == target) or t[3] == author) then
+      found = t[4]
+      break
+    end
+  end
+  out[i] = found
+end
+return out
+"""
+
+
 def queue_turns(pipe: Any, turns: Sequence[Turn], ttl: int) -> Callable[[list[Any]], list[list[str]]]:
     """Log each message and find, for each, the turn it answers (a list of one text, or empty), in a
-    caller's pipeline (one round trip with its other work): queue the writes and reads, and get back
-    the function that picks each message's turn from the replies.
+    caller's pipeline (one round trip with its other work): queue one script call, and get back the
+    function that picks each message's turn from its reply.
 
     In a channel the message just before is usually someone else's unrelated small talk, and a model
     that reads a hostile turn before "brb" would pass the hostility on. So the turn a message answers
     is the latest earlier one between the same two people: written by the person it addresses, or
     addressed to its author. A message that addresses no one, and had nothing addressed to its author,
-    is read alone. Every log is written before any is read, and Redis runs a pipeline in order, so a
-    batch's messages see each other."""
+    is read alone. Every log is written before any is read, so a batch's messages see each other."""
     start = len(pipe)
-    for turn in turns:
-        key = turns_key(turn.session_id)
-        member = json.dumps([turn.event_id, turn.author_id, turn.target_id, turn.text[:TURN_CHARS]])
-        pipe.zadd(key, {member: turn.timestamp_ms})
-        pipe.zremrangebyrank(key, 0, -(TURNS_KEPT + 1))
-        pipe.expire(key, ttl)
-    for turn in turns:
-        pipe.zrevrangebyscore(turns_key(turn.session_id), f"({turn.timestamp_ms}", "-inf")
+    if turns:
+        args: list[Any] = [ttl, TURNS_KEPT]
+        for turn in turns:
+            args += [turn.timestamp_ms, json.dumps([turn.event_id, turn.author_id, turn.target_id,
+                                                   turn.text[:TURN_CHARS]]), turn.author_id, turn.target_id or ""]
+        pipe.eval(TURNS_LUA, len(turns), *[turns_key(turn.session_id) for turn in turns], *args)
 
     def read(replies: list[Any]) -> list[list[str]]:
-        answered = []
-        earlier_lists = replies[start + 3 * len(turns):start + 4 * len(turns)]
-        for turn, earlier in zip(turns, earlier_lists, strict=True):
-            found = next((text for _, author, target, text in map(json.loads, earlier)
-                          if author != turn.author_id and ((turn.target_id and author == turn.target_id)
-                                                           or target == turn.author_id)), None)
-            answered.append([found] if found else [])
-        return answered
+        if not turns:
+            return []
+        return [[text] if text else [] for text in replies[start]]
 
     return read
 

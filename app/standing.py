@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import redis
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session as DbSession
 
+from app.db import key_table, key_values
 from app.models import Action, User
 
 TTL_S = 3600
+# SET KEYS[i] to ARGV[i + 1] with ARGV[1] seconds to live.
+CACHE_LUA = "for i, key in ipairs(KEYS) do redis.call('SET', key, ARGV[i + 1], 'EX', ARGV[1]) end"
 Key = tuple[str, str]
 # What counts as a violation: a sanction decided against the author and not undone, dry-run
 # included (a shadow deployment still decided it; the API marks it). The same as
@@ -39,17 +42,42 @@ def standing_of(message_count: int, flagged_count: int, violation_count: int) ->
             "prior": round(prior, 4), "reputation": round(1 - prior, 4)}
 
 
-def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redis.Redis, DbSession], dict[Key, float]]:
-    """Each author's prior, Redis first, PostgreSQL for the misses (then cached), read in a caller's
-    pipeline (one round trip with its other work): queue the cached standings, and get back the
-    function that reads them from the pipeline's replies, asks PostgreSQL for the misses and caches
-    what it found."""
+def decided_sanctions(platform: Any, user_id: Any) -> Any:
+    """How many sanctions were decided against (platform, user_id) and not undone: a scalar subquery
+    on the caller's columns, so the author's totals and this count come back in one statement."""
+    # Plain parameters, not an expanding IN: the statement may run once for many rows (executemany).
+    return (select(func.count()).where(Action.platform == platform, Action.user_id == user_id,
+                                       Action.action_type.in_([literal(name) for name in SANCTIONS]),
+                                       Action.status.in_([literal(name) for name in DECIDED]))
+            .correlate(User.__table__).scalar_subquery())
+
+
+_WANTED = key_table("wanted", "platform", "user_id")
+_USERS = User.__table__
+# An author's totals with the sanctions decided against them (the rows ``of_rows`` reads).
+TOTALS = select(_USERS.c.platform, _USERS.c.user_id, _USERS.c.message_count, _USERS.c.flagged_count,
+                _USERS.c.violation_count, decided_sanctions(_USERS.c.platform, _USERS.c.user_id)).join(
+    _WANTED, and_(_USERS.c.platform == _WANTED.c.platform, _USERS.c.user_id == _WANTED.c.user_id))
+
+
+def of_rows(rows: Iterable[Sequence[Any]]) -> list[tuple[Key, dict[str, Any]]]:
+    """Standings from rows (platform, user_id, messages, flagged, applied violations, decided sanctions):
+    the violations are the decided ones (dry-run and pending too) where they outnumber the applied."""
+    return [((r[0], r[1]), standing_of(r[2], r[3], max(r[4], r[5]))) for r in rows]
+
+
+def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], DbSession], dict[Key, float]]:
+    """Each author's prior, Redis first, PostgreSQL for the misses, read in a caller's pipeline (one
+    round trip with its other work): queue the cached standings, and get back the function that reads
+    them from the pipeline's replies and asks PostgreSQL for the misses. Caching is the caller's: the
+    screening batch caches every author it counted once its transaction committed
+    (app.pipeline.screen.publish)."""
     keys = sorted(set(authors))
     start = len(pipe)
     if keys:
         pipe.mget([reputation_key(p, u) for p, u in keys])
 
-    def read(replies: list[Any], client: redis.Redis, db: DbSession) -> dict[Key, float]:
+    def read(replies: list[Any], db: DbSession) -> dict[Key, float]:
         if not keys:
             return {}
         out: dict[Key, float] = {}
@@ -60,15 +88,10 @@ def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redi
             else:
                 missing.append(key)
         if missing:
-            rows = list(db.execute(select(User.platform, User.user_id, User.message_count, User.flagged_count,
-                                          User.violation_count)
-                                   .where(tuple_(User.platform, User.user_id).in_(missing))))
-            decided = decided_violations(db, [(r[0], r[1]) for r in rows])
-            found = {(r[0], r[1]): standing_of(r[2], r[3], max(r[4], sum(decided.get((r[0], r[1]), {}).values())))
-                     for r in rows}
+            found = dict(of_rows(db.connection().execute(TOTALS, key_values("wanted", ("platform", "user_id"),
+                                                                             missing))))
             for key in missing:
                 out[key] = found[key]["prior"] if key in found else 0.0
-            cache(client, found.items())
         return out
 
     return read
@@ -76,17 +99,15 @@ def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], redi
 
 def cache(client: redis.Redis, standings: Iterable[tuple[Key, dict[str, Any]]]) -> None:
     pipe = client.pipeline(transaction=False)
-    for (platform, user_id), standing in standings:
-        pipe.set(reputation_key(platform, user_id), json.dumps(standing), ex=TTL_S)
+    queue_cache(pipe, standings)
     pipe.execute()
 
 
-def refresh(client: redis.Redis, rows: Sequence[Any], db: DbSession | None = None) -> None:
-    """Re-cache after an update that RETURNING gave us (platform, user_id, messages, flagged, violations);
-    with ``db``, the violations are the decided ones (dry-run and pending too), not only the applied."""
-    decided = decided_violations(db, [(r[0], r[1]) for r in rows]) if db is not None else {}
-    cache(client, (((r[0], r[1]), standing_of(r[2], r[3], max(r[4], sum(decided.get((r[0], r[1]), {}).values()))))
-                   for r in rows))
+def queue_cache(pipe: Any, standings: Iterable[tuple[Key, dict[str, Any]]]) -> None:
+    """One command for the lot (a SET each would cost a reply each to the caller)."""
+    pairs = [(reputation_key(platform, user_id), json.dumps(standing)) for (platform, user_id), standing in standings]
+    if pairs:
+        pipe.eval(CACHE_LUA, len(pairs), *[key for key, _ in pairs], TTL_S, *[value for _, value in pairs])
 
 
 def decided_violations(db: DbSession, keys: Sequence[Key]) -> dict[Key, dict[str, int]]:

@@ -216,7 +216,7 @@ def session_update_latency(env: dict[str, str], n: int = 2000) -> dict[str, floa
     rds = redis_for(env["REDIS_URL"])
     store = SessionStore(rds, SessionParams())
     # Steady state: the worker caches each author's standing after every batch it screens
-    # (app.standing.refresh), so only an author's very first message reads PostgreSQL.
+    # (app.pipeline.screen.publish), so only an author's very first message reads PostgreSQL.
     standing.cache(rds, [(("web", f"a{k}"), standing.standing_of(40, k % 3, 0)) for k in range(7)])
     alone, whole = [], []
     with session_scope() as db:
@@ -230,7 +230,7 @@ def session_update_latency(env: dict[str, str], n: int = 2000) -> dict[str, floa
             read_priors = standing.queue_priors(pipe, [("web", author)])
             replies = pipe.execute()
             read_turns(replies)
-            read_priors(replies, rds, db)
+            read_priors(replies, db)
             middle = time.perf_counter()
             store.update([update], {session: ("web", f"lat{i % 20}")})
             ended = time.perf_counter()

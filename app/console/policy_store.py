@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -40,12 +40,27 @@ class PolicyError(ValueError):
 
 def effective(settings: Settings, client: redis.Redis) -> Settings:
     """``settings`` with the console's overrides applied (the same object when there are none)."""
-    values = overrides(settings, client)
-    return dataclasses.replace(settings, **values) if values else settings
+    return _apply(settings, overrides(settings, client))
+
+
+def queue_effective(pipe: Any, settings: Settings) -> Callable[[list[Any]], Settings]:
+    """``effective`` sharing a caller's pipeline (one round trip with its other work): queue the read
+    of the version, and get back the function that applies the overrides to the pipeline's replies."""
+    start = len(pipe)
+    pipe.get(VERSION_KEY)
+
+    return lambda replies: _apply(settings, _overrides(settings, replies[start]))
 
 
 def overrides(settings: Settings, client: redis.Redis) -> dict[str, Any]:
-    version = client.get(VERSION_KEY)
+    return _overrides(settings, client.get(VERSION_KEY))
+
+
+def _apply(settings: Settings, values: dict[str, Any]) -> Settings:
+    return dataclasses.replace(settings, **values) if values else settings
+
+
+def _overrides(settings: Settings, version: Any) -> dict[str, Any]:
     cached = _cache.get(settings.DATABASE_URL)
     if cached and cached[0] == version and time.monotonic() - cached[1] < MAX_AGE_S:
         return cached[2]

@@ -9,7 +9,8 @@ Order matters for idempotency (acks_late redelivers a batch whose worker died):
    message in a heating session, from a repeat targeter or in a pile-on (app/sessions.py);
 4. write events, authors, session snapshots and alerts in one transaction;
 5. only after the commit, mirror to ``events:screened`` (and ``events:reasoning_queue`` for risky
-   events, ``events:alerts`` for alerts): a reader never sees a row that is not there. Items read
+   events, ``events:alerts`` for alerts) and cache the authors' new standing: a reader never sees a
+   row that is not there. Items read
    from the ``events:raw`` consumer group are acknowledged in the same Redis call that mirrors them
    (app.streams.Mirror), so an event committed by a reader that died before mirroring it is still
    pending, and whoever claims it mirrors the row PostgreSQL holds (``BatchResult.stored``).
@@ -26,13 +27,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import redis
-from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session as DbSession
 
 from app import metrics, standing, streams
 from app.config import Settings
 from app.console import policy_store
-from app.models import Event
 from app.pipeline import screen_store, windows
 from app.sessions import SessionParams, SessionResult, SessionStore, SessionUpdate, Turn, is_plea, queue_turns
 
@@ -78,6 +77,7 @@ class BatchResult:
     alerts: list[dict[str, Any]]
     stored: list[Screened] = field(default_factory=list)  # screened before (a claimed entry): mirror as stored
     acks: list[str] = field(default_factory=list)  # entries of events screened and mirrored before
+    standings: list[tuple[tuple[str, str], dict[str, Any]]] = field(default_factory=list)  # cached once committed
 
 
 def prediction_dict(event_id: str, result: Screening, elapsed_ms: float) -> dict[str, Any]:
@@ -107,12 +107,7 @@ def target_of(event: dict[str, Any]) -> str | None:
 
 
 def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-    keys = [(e["platform"], e["event_id"]) for e in events]
-    if not keys:
-        return set()
-    rows = db.execute(select(Event.platform, Event.event_id).where(
-        tuple_(Event.platform, Event.event_id).in_(keys), Event.status != "received"))
-    return {(platform, event_id) for platform, event_id in rows}
+    return screen_store.screened_keys(db, [(e["platform"], e["event_id"]) for e in events])
 
 
 def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequence[Sequence[str]] | None = None,
@@ -176,7 +171,6 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
                  shed_below: float = 0.0) -> BatchResult:
     """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes.
     ``shed_below``: the caller found screening behind (tasks/screen.py ``shed_setting``)."""
-    settings = policy_store.effective(settings, client)  # the console's threshold, without a restart
     done = already_screened(db, [i["event"] for i in items])
     todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
     kept = {id(i) for i in todo}
@@ -188,16 +182,19 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     if not todo:
         return BatchResult([], {}, [], stored=screen_store.load_screened(db, again), acks=acks)
     events = [i["event"] for i in todo]
-    # One Redis round trip before the model: log the turns (and find the one each message answers)
-    # and read the authors' cached standing.
+    # One Redis round trip before the model: log the turns (and find the one each message answers),
+    # read the authors' cached standing and whether the console changed the policy (its threshold
+    # applies without a restart; the session settings are not the console's).
     pipe = client.pipeline(transaction=False)
     read_turns = queue_turns(pipe, [Turn(e["session_id"], e["event_id"], event_time_ms(e), e["author_id"],
                                          target_of(e), e["content"]) for e in events], settings.SESSION_TTL_S)
     read_priors = standing.queue_priors(pipe, [(e["platform"], e["author_id"]) for e in events])
+    read_policy = policy_store.queue_effective(pipe, settings)
     replies = pipe.execute()
+    settings = read_policy(replies)
     contexts = read_turns(replies)
     predictions, raw = score(screener, events, contexts, shed_below)
-    priors = read_priors(replies, client, db)
+    priors = read_priors(replies, db)
     params = params or SessionParams(ttl=settings.SESSION_TTL_S, window=settings.SESSION_WINDOW,
                                      threshold=settings.SCREENING_THRESHOLD)
     results = apply_sessions(SessionStore(client, params), events, predictions, priors)
@@ -216,8 +213,8 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
     totals = screen_store.save_authors(db, screened, now)
     screen_store.save_sessions(db, {sid: r.contract for sid, r in results.items() if r.snapshot})
     screen_store.save_alerts(db, alerts)
-    standing.refresh(client, totals, db)  # violations as decided (dry-run too), as the standing reads them
-    return BatchResult(screened, sessions, alerts, stored=screen_store.load_screened(db, again), acks=acks)
+    return BatchResult(screened, sessions, alerts, stored=screen_store.load_screened(db, again), acks=acks,
+                       standings=standing.of_rows(totals))
 
 
 def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> list[Screened]:
@@ -225,7 +222,7 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl
     acknowledging consumer-group entries in the same call. Returns what this call mirrored: an
     entry acknowledged meanwhile by another reader is theirs to mirror, never mirrored twice."""
     items = result.screened + result.stored
-    if not items and not result.acks:
+    if not items and not result.acks and not result.standings:
         return []
     pipe = client.pipeline(transaction=False)
     mirror = streams.Mirror(client)
@@ -246,6 +243,7 @@ def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl
     for alert in result.alerts:
         streams.add_many(pipe, streams.ALERTS, [streams.entry(alert["event_id"] or "", alert["platform"], alert)],
                          maxlen)
+    standing.queue_cache(pipe, result.standings)  # the authors' new totals, now that they are committed
     replies = pipe.execute()
     mine = replies[sum(_caches_embedding(item) for item in items)]
     return [item for item, flag in zip(items, mine, strict=False) if int(flag) == 1]

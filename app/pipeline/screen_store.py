@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session as DbSession
 
+from app.db import key_table, key_values
 from app.models import Alert, Event, User
 from app.models import Session as SessionRow
+from app.standing import decided_sanctions
 
 if TYPE_CHECKING:
     from app.pipeline.screen import Screened
@@ -51,7 +53,8 @@ def _authors_upsert():  # type: ignore[no-untyped-def]
               "reputation": literal(1.0) - func.least(1.0, (flagged + 2 * users.c.violation_count) / 6.0),
               "last_seen": func.greatest(users.c.last_seen, stmt.excluded.last_seen)},
     ).returning(users.c.platform, users.c.user_id, users.c.message_count, users.c.flagged_count,
-                users.c.violation_count, sort_by_parameter_order=True)
+                users.c.violation_count, decided_sanctions(users.c.platform, users.c.user_id),
+                sort_by_parameter_order=True)
 
 
 def _sessions_upsert():  # type: ignore[no-untyped-def]
@@ -68,6 +71,21 @@ EVENTS_UPSERT = _events_upsert()
 AUTHORS_UPSERT = _authors_upsert()
 SESSIONS_UPSERT = _sessions_upsert()
 ALERTS_INSERT = insert(Alert.__table__).on_conflict_do_nothing(index_elements=["alert_id"])
+EVENT_KEY = ("platform", "event_id")
+_WANTED = key_table("wanted", *EVENT_KEY)
+_EVENTS = Event.__table__
+_BY_KEY = and_(_EVENTS.c.platform == _WANTED.c.platform, _EVENTS.c.event_id == _WANTED.c.event_id)
+SCREENED_KEYS = select(_EVENTS.c.platform, _EVENTS.c.event_id).join(_WANTED, _BY_KEY).where(
+    _EVENTS.c.status != "received")
+STORED_EVENTS = select(_EVENTS).join(_WANTED, _BY_KEY)
+
+
+def screened_keys(db: DbSession, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (platform, event_id) PostgreSQL holds as screened."""
+    if not keys:
+        return set()
+    rows = db.connection().execute(SCREENED_KEYS, key_values("wanted", EVENT_KEY, keys))
+    return {(platform, event_id) for platform, event_id in rows}
 
 
 def save_events(db: DbSession, screened: Sequence[Screened], now: datetime) -> set[tuple[str, str]]:
@@ -85,10 +103,9 @@ def load_screened(db: DbSession, items: Sequence[dict[str, Any]]) -> list[Screen
 
     if not items:
         return []
-    events = Event.__table__
     keys = [(i["event"]["platform"], i["event"]["event_id"]) for i in items]
-    rows = {(r.platform, r.event_id): r for r in db.execute(
-        select(events).where(tuple_(events.c.platform, events.c.event_id).in_(keys)))}
+    rows = {(r.platform, r.event_id): r for r in db.connection().execute(
+        STORED_EVENTS, key_values("wanted", EVENT_KEY, keys))}
     out = []
     for item, key in zip(items, keys, strict=True):
         row = rows.get(key)
@@ -117,7 +134,8 @@ def _event_row(item: Screened, now: datetime) -> dict[str, Any]:
 
 
 def save_authors(db: DbSession, screened: Sequence[Screened], now: datetime) -> list[Any]:
-    """Count messages and flags per author; returns the new totals for the standing cache."""
+    """Count messages and flags per author; returns the new totals for the standing cache
+    (platform, user_id, messages, flagged, applied violations, decided sanctions: app.standing.of_rows)."""
     counts: dict[tuple[str, str], list[int]] = {}
     for item in screened:
         seen = counts.setdefault((item.event["platform"], item.event["author_id"]), [0, 0])

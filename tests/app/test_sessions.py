@@ -311,7 +311,7 @@ def test_turns_and_standing_share_one_round_trip_with_other_work(rds, settings):
     assert replies[0] == replies[-1] == "x"
     assert read_turns(replies) == [[], ["you are pathetic"]]
     with session_scope() as db:
-        assert read_priors(replies, rds, db) == {("web", "troll"): 0.5, ("web", "ann"): 0.0}
+        assert read_priors(replies, db) == {("web", "troll"): 0.5, ("web", "ann"): 0.0}
     assert json.loads(rds.get(standing.reputation_key("web", "troll")))["flagged"] == 3
 
 

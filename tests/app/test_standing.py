@@ -37,17 +37,39 @@ def test_the_standing_counts_decided_actions_and_uses_event_time(settings, rds):
 
 
 def test_the_cached_prior_counts_dry_run_decisions(settings, rds):
-    import json
 
     from app import standing
 
     _history({"mute": "dry_run"})
     pipe = rds.pipeline(transaction=False)
-    read = standing.queue_priors(pipe, [("discord", "troll")])
+    read = standing.queue_priors(pipe, [("discord", "troll"), ("discord", "nobody")])
     with session_scope() as db:
-        assert read(pipe.execute(), rds, db) == {("discord", "troll"): round((3 + 2) / 6, 4)}
-        standing.refresh(rds, [("discord", "troll", 3, 3, 0)], db)
-    assert json.loads(rds.get(standing.reputation_key("discord", "troll")))["violations"] == 1
+        assert read(pipe.execute(), db) == {("discord", "troll"): round((3 + 2) / 6, 4), ("discord", "nobody"): 0.0}
+    assert rds.get(standing.reputation_key("discord", "troll")) is None  # the screening batch caches, once committed
+
+
+def test_a_screened_batch_caches_its_authors_standing_once_committed(settings, rds, client, auth):
+    import json
+
+    from app import standing
+    from app.pipeline import screen
+    from ml.screening import Screener
+    from tests.conftest import make_event
+
+    _history({"mute": "dry_run", "warning": "reversed"})
+    reply = client.post("/v1/events/ingest", json=make_event(1, platform="discord", author_id="troll"), headers=auth)
+    assert reply.status_code == 202, reply.get_json()
+    [(_, fields)] = rds.xrange("events:raw")
+    item = {"event": json.loads(fields["data"]), "received_at": int(fields["received_at"])}
+    with session_scope() as db:
+        result = screen.screen_batch([item], screener=Screener.load("ngram-v1"), db=db, client=rds,
+                                     settings=settings)
+        key = standing.reputation_key("discord", "troll")
+        assert rds.get(key) is None  # nothing cached before the transaction commits
+    screen.publish(rds, result, settings.STREAM_MAXLEN, settings.EMBEDDING_TTL_S)
+    cached = json.loads(rds.get(key))
+    assert cached["messages"] == 4 and cached["violations"] == 1  # the dry-run mute; the reversed warning is undone
+    assert 0 < rds.ttl(key) <= standing.TTL_S
 
 
 def test_the_standing_counts_the_same_sanctions_as_the_context_stage():

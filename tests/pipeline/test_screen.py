@@ -141,3 +141,67 @@ def test_a_victim_answering_back_is_damped_below_review(screener, rds, settings)
     assert kid.prediction["risk_score"] < settings.SCREENING_THRESHOLD
     assert "answering_harasser" in kid.prediction["flags"] and kid.status == "screened"
     assert rds.xlen(streams.REASONING_QUEUE) == 2  # the bully's two messages only
+
+
+def test_looking_up_a_batch_by_key_probes_the_index_before_statistics_know_the_table(settings, rds):
+    """A batch's lookups by key (is it screened already? the authors' totals) are an index probe per
+    key on a table nobody has analysed yet. ``(platform, event_id) IN (...)`` was planned, on a
+    fresh benchmark database, as a scan of the platform's every row (3,838 rows read for 2 found)."""
+    from sqlalchemy import event, text
+
+    from app import standing
+    from app.db import get_engine
+    from app.pipeline import screen_store
+
+    with session_scope() as db:
+        db.execute(text(
+            "INSERT INTO events (event_id, platform, session_id, channel_id, author_id, content, metadata, "
+            "occurred_at, received_at, status, flags) SELECT 'e' || g, 'web', 'web:c', 'c', 'a' || (g % 500), 'hi', "
+            "'{}', now(), now(), 'screened', '[]' FROM generate_series(1, 20000) g"))
+        db.execute(text("INSERT INTO users (platform, user_id, message_count, flagged_count, violation_count, "
+                        "reputation, first_seen, last_seen) SELECT 'web', 'a' || g, 10, 0, 0, 1.0, now(), now() "
+                        "FROM generate_series(0, 19999) g"))
+    executed: list[tuple[str, object]] = []
+    record = lambda conn, cursor, statement, parameters, context, many: executed.append((statement, parameters))  # noqa: E731
+    event.listen(get_engine(), "before_cursor_execute", record)
+    try:
+        with session_scope() as db:
+            assert screen_store.screened_keys(db, [("web", "e7"), ("web", "e4242"), ("web", "e99999")]) == {
+                ("web", "e7"), ("web", "e4242")}
+            pipe = rds.pipeline(transaction=False)
+            read = standing.queue_priors(pipe, [("web", "a3"), ("web", "nobody")])
+            assert read(pipe.execute(), db) == {("web", "a3"): 0.0, ("web", "nobody"): 0.0}
+    finally:
+        event.remove(get_engine(), "before_cursor_execute", record)
+    assert len(executed) == 2
+    connection = get_engine().raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            plans = []
+            for statement, parameters in executed:
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plans.append(cursor.fetchone()[0][0]["Plan"])
+        connection.rollback()
+    finally:
+        connection.close()
+    for plan, table in zip(plans, ("events", "users"), strict=True):
+        scans = [node for node in _nodes(plan) if node.get("Relation Name") == table]
+        assert scans and all(node["Node Type"] == "Index Scan" for node in scans), (table, plan)
+
+
+def _nodes(node: dict) -> list[dict]:
+    return [node] + [n for child in node.get("Plans", []) for n in _nodes(child)]
+
+
+def test_a_threshold_changed_in_the_console_applies_to_the_next_batch(screener, rds, settings):
+    from app.console import policy_store
+
+    words = "that was a dumb move"
+    [screened] = run(items(make_event(1, content=words)), screener, rds, settings).screened
+    risk = screened.prediction["risk_score"]
+    assert screened.status == "screened" and settings.SCREENING_SHED_BELOW < risk < settings.SCREENING_THRESHOLD
+    policy_store.save(settings, rds, {"SCREENING_THRESHOLD": round(risk - 0.01, 4)}, actor="test")
+    [again] = run(items(make_event(2, content=words, channel_id="elsewhere", author_id="carol")), screener, rds,
+                  settings).screened
+    assert again.prediction["risk_score"] == risk  # another conversation: nothing but the threshold changed
+    assert again.status == "needs_review"
