@@ -42,6 +42,7 @@ test: $(VENV)/.dev
 
 bench: bench-model
 	$(BIN)/python -m bench.session_state
+	$(BIN)/python -m bench.batch_costs
 	$(BIN)/python -m bench.ingest_latency
 
 bench-model: $(VENV)/.dev
