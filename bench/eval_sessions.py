@@ -137,7 +137,7 @@ def scenarios(split: str = "heldout") -> list[Conversation]:
 # --- replay --------------------------------------------------------------------------------------
 
 def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, str]) -> Outcome:
-    from app import streams
+    from app import standing, streams
     from app.config import Settings, set_settings
     from app.db import session_scope
     from app.pipeline import screen
@@ -173,6 +173,7 @@ def replay(conversations: list[Conversation], *, enabled: bool, env: dict[str, s
             with session_scope() as db:
                 result = screen.screen_batch([item], screener=screener, db=db, client=rds, settings=settings,
                                              params=params)
+            standing.cache(rds, result.standings)  # as the worker's mirror call does once committed
             outcome.session_ms.append((time.perf_counter() - started) * 1000)
             [done] = result.screened
             key = (conv.name, m.author)
