@@ -10,10 +10,10 @@ Order matters for idempotency (acks_late redelivers a batch whose worker died):
 4. write events, authors, session snapshots and alerts in one transaction;
 5. only after the commit, mirror to ``events:screened`` (and ``events:reasoning_queue`` for risky
    events, ``events:alerts`` for alerts) and cache the authors' new standing: a reader never sees a
-   row that is not there. Items read
-   from the ``events:raw`` consumer group are acknowledged in the same Redis call that mirrors them
-   (app.streams.Mirror), so an event committed by a reader that died before mirroring it is still
-   pending, and whoever claims it mirrors the row PostgreSQL holds (``BatchResult.stored``).
+   row that is not there. Items read from the ``events:raw`` consumer group are acknowledged in the
+   same Redis call that mirrors them (app.streams.Mirror), so an event committed by a reader that
+   died before mirroring it is still pending, and whoever claims it mirrors the row PostgreSQL holds
+   (``BatchResult.stored``).
 """
 
 from __future__ import annotations
@@ -218,8 +218,8 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
 
 
 def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> list[Screened]:
-    """Mirror the committed batch into the streams (and cache embeddings for the context stage),
-    acknowledging consumer-group entries in the same call. Returns what this call mirrored: an
+    """Mirror the committed batch into the streams (and cache embeddings for the context stage and
+    the authors' standings), acknowledging consumer-group entries in the same call. Returns what this call mirrored: an
     entry acknowledged meanwhile by another reader is theirs to mirror, never mirrored twice."""
     items = result.screened + result.stored
     if not items and not result.acks and not result.standings:
