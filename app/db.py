@@ -64,6 +64,6 @@ def key_table(name: str, *columns: str) -> TableValuedAlias:
     return func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
 
 
-def key_values(name: str, columns: Sequence[str], keys: Sequence[Sequence[str]]) -> dict[str, list[str]]:
-    """The parameters of ``key_table(name, *columns)`` holding ``keys``."""
-    return {f"{name}_{column}": [str(key[i]) for key in keys] for i, column in enumerate(columns)}
+def key_values(table: TableValuedAlias, keys: Sequence[Sequence[str]]) -> dict[str, list[str]]:
+    """The parameters of a ``key_table`` holding ``keys`` (tuples in the order of its columns)."""
+    return {f"{table.name}_{column.name}": [str(key[i]) for key in keys] for i, column in enumerate(table.c)}

@@ -42,13 +42,16 @@ def standing_of(message_count: int, flagged_count: int, violation_count: int) ->
             "prior": round(prior, 4), "reputation": round(1 - prior, 4)}
 
 
+# A sanction decided and not undone, in plain parameters rather than an expanding IN: a statement
+# counting them may run once for many rows (executemany).
+DECIDED_SANCTION = (Action.action_type.in_([literal(name) for name in SANCTIONS]),
+                    Action.status.in_([literal(name) for name in DECIDED]))
+
+
 def decided_sanctions(platform: Any, user_id: Any) -> Any:
     """How many sanctions were decided against (platform, user_id) and not undone: a scalar subquery
     on the caller's columns, so the author's totals and this count come back in one statement."""
-    # Plain parameters, not an expanding IN: the statement may run once for many rows (executemany).
-    return (select(func.count()).where(Action.platform == platform, Action.user_id == user_id,
-                                       Action.action_type.in_([literal(name) for name in SANCTIONS]),
-                                       Action.status.in_([literal(name) for name in DECIDED]))
+    return (select(func.count()).where(Action.platform == platform, Action.user_id == user_id, *DECIDED_SANCTION)
             .correlate(User.__table__).scalar_subquery())
 
 
@@ -88,8 +91,7 @@ def queue_priors(pipe: Any, authors: Iterable[Key]) -> Callable[[list[Any], DbSe
             else:
                 missing.append(key)
         if missing:
-            found = dict(of_rows(db.connection().execute(TOTALS, key_values("wanted", ("platform", "user_id"),
-                                                                             missing))))
+            found = dict(of_rows(db.connection().execute(TOTALS, key_values(_WANTED, missing))))
             for key in missing:
                 out[key] = found[key]["prior"] if key in found else 0.0
         return out
@@ -116,8 +118,7 @@ def decided_violations(db: DbSession, keys: Sequence[Key]) -> dict[Key, dict[str
     if not wanted:
         return {}
     rows = db.execute(select(Action.platform, Action.user_id, Action.status, func.count())
-                      .where(Action.user_id.in_(sorted({u for _, u in wanted})), Action.action_type.in_(SANCTIONS),
-                             Action.status.in_(DECIDED))
+                      .where(Action.user_id.in_(sorted({u for _, u in wanted})), *DECIDED_SANCTION)
                       .group_by(Action.platform, Action.user_id, Action.status))
     out: dict[Key, dict[str, int]] = {}
     for platform, user_id, status, count in rows:

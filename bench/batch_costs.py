@@ -35,7 +35,7 @@ WARMUP = 20
 # (module, function, label): the steps timed inside a batch.
 STEPS = [
     ("app.pipeline.screen", "score", "model"),
-    ("app.pipeline.screen", "already_screened", "postgres: already screened?"),
+    ("app.pipeline.screen_store", "screened_keys", "postgres: already screened?"),
     ("app.pipeline.screen", "apply_sessions", "sessions (Lua)"),
     ("app.pipeline.screen_store", "save_events", "postgres: events"),
     ("app.pipeline.screen_store", "save_authors", "postgres: authors"),

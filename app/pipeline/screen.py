@@ -106,10 +106,6 @@ def target_of(event: dict[str, Any]) -> str | None:
     return str(mentions[0]) if mentions else None
 
 
-def already_screened(db: DbSession, events: Sequence[dict[str, Any]]) -> set[tuple[str, str]]:
-    return screen_store.screened_keys(db, [(e["platform"], e["event_id"]) for e in events])
-
-
 def score(screener: Screener, events: Sequence[dict[str, Any]], contexts: Sequence[Sequence[str]] | None = None,
           shed_below: float = 0.0) -> tuple[list[dict[str, Any]], list[Screening]]:
     """Screen the events; ``contexts[i]`` are the messages before event i in its conversation.
@@ -171,7 +167,7 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
                  shed_below: float = 0.0) -> BatchResult:
     """Screen queued items ({"event", "received_at"}) and persist; the caller commits, then publishes.
     ``shed_below``: the caller found screening behind (tasks/screen.py ``shed_setting``)."""
-    done = already_screened(db, [i["event"] for i in items])
+    done = screen_store.screened_keys(db, [_key(i) for i in items])
     todo = _unique([i for i in items if (i["event"]["platform"], i["event"]["event_id"]) not in done])
     kept = {id(i) for i in todo}
     # An entry claimed from a dead reader may have been committed but never mirrored: mirror the
@@ -219,8 +215,9 @@ def screen_batch(items: Sequence[dict[str, Any]], *, screener: Screener, db: DbS
 
 def publish(client: redis.Redis, result: BatchResult, maxlen: int, embedding_ttl_s: int) -> list[Screened]:
     """Mirror the committed batch into the streams (and cache embeddings for the context stage and
-    the authors' standings), acknowledging consumer-group entries in the same call. Returns what this call mirrored: an
-    entry acknowledged meanwhile by another reader is theirs to mirror, never mirrored twice."""
+    the authors' standings), acknowledging consumer-group entries in the same call. Returns what this
+    call mirrored: an entry acknowledged meanwhile by another reader is theirs to mirror, never
+    mirrored twice."""
     items = result.screened + result.stored
     if not items and not result.acks and not result.standings:
         return []

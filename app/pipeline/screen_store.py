@@ -71,8 +71,7 @@ EVENTS_UPSERT = _events_upsert()
 AUTHORS_UPSERT = _authors_upsert()
 SESSIONS_UPSERT = _sessions_upsert()
 ALERTS_INSERT = insert(Alert.__table__).on_conflict_do_nothing(index_elements=["alert_id"])
-EVENT_KEY = ("platform", "event_id")
-_WANTED = key_table("wanted", *EVENT_KEY)
+_WANTED = key_table("wanted", "platform", "event_id")
 _EVENTS = Event.__table__
 _BY_KEY = and_(_EVENTS.c.platform == _WANTED.c.platform, _EVENTS.c.event_id == _WANTED.c.event_id)
 SCREENED_KEYS = select(_EVENTS.c.platform, _EVENTS.c.event_id).join(_WANTED, _BY_KEY).where(
@@ -84,7 +83,7 @@ def screened_keys(db: DbSession, keys: Sequence[tuple[str, str]]) -> set[tuple[s
     """Which of these (platform, event_id) PostgreSQL holds as screened."""
     if not keys:
         return set()
-    rows = db.connection().execute(SCREENED_KEYS, key_values("wanted", EVENT_KEY, keys))
+    rows = db.connection().execute(SCREENED_KEYS, key_values(_WANTED, keys))
     return {(platform, event_id) for platform, event_id in rows}
 
 
@@ -105,7 +104,7 @@ def load_screened(db: DbSession, items: Sequence[dict[str, Any]]) -> list[Screen
         return []
     keys = [(i["event"]["platform"], i["event"]["event_id"]) for i in items]
     rows = {(r.platform, r.event_id): r for r in db.connection().execute(
-        STORED_EVENTS, key_values("wanted", EVENT_KEY, keys))}
+        STORED_EVENTS, key_values(_WANTED, keys))}
     out = []
     for item, key in zip(items, keys, strict=True):
         row = rows.get(key)
