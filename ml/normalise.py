@@ -57,6 +57,9 @@ _REPEAT3 = re.compile(r"([a-z!?.,])\1{2,}")
 _PUNCT_RUN = re.compile(r"([!?.,])\1{2,}")
 _LETTER_RUN = re.compile(r"([a-z])\1\1")
 _TOKEN = re.compile(r"\S+")
+# Whitespace other than a space ("\r", "\t", "\n", em spaces): each becomes one space before the steps
+# below, which read spaces ("k\ty\ts" is "k y s"), so that normalising twice changes nothing.
+_OTHER_SPACE = re.compile(r"[^\S ]")
 
 _KNOWN_WORDS = DOUBLE_LETTER_WORDS | INSULTS | PROFANITY | SLURS
 
@@ -75,8 +78,10 @@ def normalise(text: str) -> str:
         text = text.lower()  # NFKC and casefold change nothing else in ASCII
         if not _ANY_EVASION_CUE.search(text):
             return " ".join(text.split())
+        text = _OTHER_SPACE.sub(" ", text)
     else:
-        text = _fold_non_ascii(unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH).casefold())
+        text = _fold_non_ascii(_OTHER_SPACE.sub(" ", unicodedata.normalize("NFKC", text).translate(_ZERO_WIDTH)
+                                                .casefold()))
     text = _SPACED_RUN.sub(_join_spaced, text)
     if "*" in text or "#" in text:
         text = _MASKED.sub(_unmask, text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from app.schemas import clean_text
@@ -45,6 +45,7 @@ def test_clean_text_is_storable_and_stable(text: str) -> None:
 
 
 @given(ANY_TEXT)
+@example("0\rA\rA")  # found by CI's draw: "\r" was no gap for spaced-out letters, the space it became was
 def test_normalising_twice_changes_nothing(text: str) -> None:
     once = normalise(text)
     assert normalise(once) == once
